@@ -1,0 +1,37 @@
+// Every shard block on disk is framed as [CRC32C of the block, 4 bytes LE][block bytes].
+// A reader checks the frame before a byte of the block is used (invariant 3).
+import crc32c = require('fast-crc32c');
+import { BITROT_HEADER } from './constants';
+
+export function crc(buf: Buffer, initial = 0): number {
+  return crc32c.calculate(buf, initial) >>> 0;
+}
+
+export function frameHeader(block: Buffer): Buffer {
+  const h = Buffer.allocUnsafe(BITROT_HEADER);
+  h.writeUInt32LE(crc(block), 0);
+  return h;
+}
+
+export function frameOk(header: Buffer, block: Buffer): boolean {
+  return header.readUInt32LE(0) === crc(block);
+}
+
+/** Offset of block `index` inside a shard file whose full blocks have shard size `fullShard`. */
+export function frameOffset(index: number, fullShard: number): number {
+  return index * (BITROT_HEADER + fullShard);
+}
+
+/** Size of a shard file holding `size` object bytes. */
+export function shardFileSize(size: number, blockSize: number, shardOf: (len: number) => number): number {
+  const full = Math.floor(size / blockSize);
+  const rest = size % blockSize;
+  return full * (BITROT_HEADER + shardOf(blockSize)) + (rest ? BITROT_HEADER + shardOf(rest) : 0);
+}
+
+/** Base64 of a CRC32C value in the big-endian byte order S3 uses in x-amz-checksum-crc32c. */
+export function crcBase64(v: number): string {
+  const b = Buffer.allocUnsafe(4);
+  b.writeUInt32BE(v >>> 0, 0);
+  return b.toString('base64');
+}

@@ -1,0 +1,86 @@
+// One drive path (one NVMe device). Knows where things live on it, how to commit a directory
+// atomically, and whether it is usable. It never decides quorum: the erasure set does.
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+
+export type DriveState = 'online' | 'offline' | 'faulty';
+
+export class Drive {
+  state: DriveState = 'online';
+  lastError = '';
+  /** Set when the drive missed writes (replacement, or offline during a write): heal before trusting. */
+  needsHeal = false;
+
+  constructor(readonly root: string, readonly slot: number, readonly durable: boolean) {}
+
+  get sysDir(): string { return path.join(this.root, '.kiln'); }
+  get tmpRoot(): string { return path.join(this.sysDir, 'tmp'); }
+  get trashRoot(): string { return path.join(this.sysDir, 'trash'); }
+  get indexDir(): string { return path.join(this.sysDir, 'index'); }
+  get formatFile(): string { return path.join(this.sysDir, 'format.json'); }
+  get dataRoot(): string { return path.join(this.root, 'data'); }
+
+  tmpPath(id: string): string { return path.join(this.tmpRoot, id); }
+  /** Data dirs fan out by the first two hex digits so no directory grows without bound. */
+  dataPath(dataDir: string): string { return path.join(this.dataRoot, dataDir.slice(0, 2), dataDir); }
+  shardFile(dataDir: string): string { return path.join(this.dataPath(dataDir), 'shard'); }
+
+  get online(): boolean { return this.state === 'online'; }
+
+  fail(err: unknown): void {
+    this.state = 'faulty';
+    this.lastError = err instanceof Error ? err.message : String(err);
+    this.needsHeal = true;
+  }
+
+  async prepare(): Promise<void> {
+    await fsp.mkdir(this.tmpRoot, { recursive: true });
+    await fsp.mkdir(this.trashRoot, { recursive: true });
+    await fsp.mkdir(this.dataRoot, { recursive: true });
+    // A crash leaves half-written uploads in tmp/ and half-deleted dirs in trash/: neither is
+    // referenced by the index, so both are dropped whole at start.
+    await emptyDir(this.tmpRoot);
+    await emptyDir(this.trashRoot);
+  }
+
+  /** Atomic commit of a tmp dir into the data tree: rename, then fsync the parent (durable mode). */
+  async commit(tmpId: string, dataDir: string): Promise<void> {
+    const dest = this.dataPath(dataDir);
+    const parent = path.dirname(dest);
+    await fsp.mkdir(parent, { recursive: true });
+    await fsp.rename(this.tmpPath(tmpId), dest);
+    if (this.durable) await fsyncDir(parent);
+  }
+
+  /** Remove a data dir: rename into trash first so a crash never leaves a half-deleted dir in data/. */
+  async remove(dataDir: string): Promise<void> {
+    const trash = path.join(this.trashRoot, `${dataDir}.${process.hrtime.bigint()}`);
+    try {
+      await fsp.rename(this.dataPath(dataDir), trash);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw e;
+    }
+    await fsp.rm(trash, { recursive: true, force: true });
+  }
+
+  async removeTmp(tmpId: string): Promise<void> {
+    await fsp.rm(this.tmpPath(tmpId), { recursive: true, force: true }).catch(() => undefined);
+  }
+
+  async capacity(): Promise<{ total: number; free: number }> {
+    const s = await fsp.statfs(this.root);
+    return { total: s.blocks * s.bsize, free: s.bavail * s.bsize };
+  }
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  const h = await fsp.open(dir, 'r');
+  try { await h.sync(); } finally { await h.close(); }
+}
+
+async function emptyDir(dir: string): Promise<void> {
+  for (const name of await fsp.readdir(dir)) {
+    await fsp.rm(path.join(dir, name), { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,8 @@
+// Public surface of storage/: what server/ may import.
+export { ObjectStore, StoreOptions, PutOptions, GetResult, Body, stripQuotes } from './object-store';
+export { Multipart, MIN_PART_SIZE, CompletePart, StoredPart, UploadInit } from './multipart';
+export { StorageError, StorageErrorCode, isStorageError } from './errors';
+export { ListOptions, ListResult } from './list';
+export { ObjectRecord, BucketRecord, UploadRecord, PartRecord } from './records';
+export { Drive } from './drive';
+export * as limits from './constants';

@@ -1,0 +1,81 @@
+// Listing is a range scan over the ordered index. With a delimiter, a common prefix is
+// reported once and the scan seeks past every key under it, so a prefix holding a million
+// keys costs one seek, not a million reads.
+import { MetaIndex } from './meta-index';
+import { keyPrefix, NS_OBJECT, prefixEnd, decodeJson, ObjectRecord } from './records';
+
+export interface ListOptions {
+  prefix?: string;
+  delimiter?: string;
+  /** Exclusive lower bound (marker, start-after or decoded continuation token). */
+  after?: string;
+  maxKeys: number;
+}
+
+export interface ListResult {
+  objects: ObjectRecord[];
+  commonPrefixes: string[];
+  isTruncated: boolean;
+  /** The last key or common prefix returned; the next page starts after it. */
+  last?: string;
+}
+
+/** Hard bound on index entries examined per list call, so one request cannot scan unboundedly. */
+const MAX_SCAN = 100000;
+
+export async function listObjects(index: MetaIndex, bucket: string, opts: ListOptions): Promise<ListResult> {
+  const prefix = opts.prefix ?? '';
+  const delim = opts.delimiter ?? '';
+  const base = keyPrefix(NS_OBJECT, bucket);
+  const lower = Buffer.concat([base, Buffer.from(prefix, 'utf8')]);
+  const upper = prefixEnd(lower);
+  const result: ListResult = { objects: [], commonPrefixes: [], isTruncated: false };
+  if (opts.maxKeys <= 0) return result;
+
+  let start: Buffer = lower;
+  let inclusive = true;
+  if (opts.after !== undefined) {
+    let after = opts.after;
+    // A marker that is itself a common prefix means "after everything under it".
+    if (delim && after.startsWith(prefix)) {
+      const i = after.indexOf(delim, prefix.length);
+      if (i >= 0) after = after.slice(0, i + delim.length);
+    }
+    const afterKey = Buffer.concat([base, Buffer.from(after, 'utf8')]);
+    const skipUnder = delim !== '' && after.endsWith(delim) && after.length > prefix.length;
+    const candidate = skipUnder ? prefixEnd(afterKey) : afterKey;
+    if (Buffer.compare(candidate, start) > 0) { start = candidate; inclusive = skipUnder; }
+  }
+
+  const it = index.iterator(inclusive ? { gte: start, lt: upper } : { gt: start, lt: upper });
+  let count = 0;
+  let scanned = 0;
+  try {
+    for (;;) {
+      const entry = await it.next();
+      if (!entry) break;
+      const [k, v] = entry as [Buffer, Buffer];
+      const name = k.toString('utf8', base.length);
+      if (++scanned > MAX_SCAN && count > 0) { result.isTruncated = true; break; }
+      if (delim) {
+        const i = name.indexOf(delim, prefix.length);
+        if (i >= 0) {
+          const cp = name.slice(0, i + delim.length);
+          if (count >= opts.maxKeys) { result.isTruncated = true; break; }
+          result.commonPrefixes.push(cp);
+          result.last = cp;
+          count++;
+          it.seek(prefixEnd(Buffer.concat([base, Buffer.from(cp, 'utf8')])));
+          continue;
+        }
+      }
+      if (count >= opts.maxKeys) { result.isTruncated = true; break; }
+      result.objects.push(decodeJson<ObjectRecord>(v));
+      result.last = name;
+      count++;
+    }
+  } finally {
+    await it.close();
+  }
+  return result;
+}

@@ -1,0 +1,170 @@
+// The metadata index: one LevelDB per online drive, all holding the same ordered key space.
+// Invariant 4: losing the drive that holds an index, or an index itself, loses nothing — every
+// batch goes to every online replica, is acknowledged once a write quorum of replicas has it,
+// and a replica that missed batches is rebuilt from the freshest one at start.
+// Writes are group-committed: concurrent callers share one synced batch per replica.
+import { promises as fsp } from 'node:fs';
+import { Level } from 'level';
+import { Drive } from './drive';
+import { StorageError } from './errors';
+
+type DB = Level<Buffer, Buffer>;
+export type IndexOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
+
+const SEQ_KEY = Buffer.from([0]);
+const ENC = { keyEncoding: 'buffer', valueEncoding: 'buffer' } as const;
+/** Bound on ops in one group commit, so one flush cannot grow without limit under load. */
+const MAX_BATCH_OPS = 20000;
+
+interface Replica { drive: Drive; db: DB }
+interface Pending { ops: IndexOp[]; resolve: () => void; reject: (e: Error) => void }
+
+export interface IterateOptions { gt?: Buffer; gte?: Buffer; lt?: Buffer; lte?: Buffer; reverse?: boolean; limit?: number }
+
+export class MetaIndex {
+  private seq = 0n;
+  private queue: Pending[] = [];
+  private flushing = false;
+
+  private constructor(private replicas: Replica[], private readonly writeQuorum: number, private readonly sync: boolean) {}
+
+  static async open(drives: Drive[], writeQuorum: number, sync: boolean): Promise<MetaIndex> {
+    const opened: { drive: Drive; db: DB; seq: bigint }[] = [];
+    for (const drive of drives) {
+      if (!drive.online) continue;
+      try {
+        const db = new Level<Buffer, Buffer>(drive.indexDir, ENC);
+        await db.open();
+        const s = await db.get(SEQ_KEY);
+        opened.push({ drive, db, seq: s ? s.readBigUInt64BE(0) : 0n });
+      } catch (e) {
+        drive.fail(e);
+      }
+    }
+    const readQuorum = drives.length - writeQuorum + 1;
+    if (opened.length < Math.min(readQuorum, drives.length)) {
+      for (const r of opened) await r.db.close();
+      throw new StorageError('InsufficientReadQuorum', `only ${opened.length} of ${drives.length} index replicas could be opened`);
+    }
+    // The freshest replica (highest batch sequence) holds every acknowledged batch, because any
+    // write quorum and any read quorum of replicas overlap.
+    opened.sort((a, b) => (a.seq > b.seq ? -1 : a.seq < b.seq ? 1 : 0));
+    const best = opened[0];
+    for (const r of opened.slice(1)) {
+      if (r.seq !== best.seq) await copyReplica(best.db, r.db);
+    }
+    const idx = new MetaIndex(opened.map(({ drive, db }) => ({ drive, db })), writeQuorum, sync);
+    idx.seq = best.seq;
+    return idx;
+  }
+
+  /** Replicas on drives that are still online. */
+  get online(): number { return this.replicas.length; }
+
+  async get(key: Buffer): Promise<Buffer | undefined> {
+    for (const r of this.replicas) {
+      try {
+        return await r.db.get(key);
+      } catch (e) {
+        this.drop(r, e);
+      }
+    }
+    throw new StorageError('InsufficientReadQuorum', 'no index replica readable');
+  }
+
+  async getMany(keys: Buffer[]): Promise<(Buffer | undefined)[]> {
+    return this.primary.db.getMany(keys);
+  }
+
+  iterator(opts: IterateOptions) {
+    return this.primary.db.iterator({ ...opts, ...ENC });
+  }
+
+  async *entries(opts: IterateOptions): AsyncGenerator<[Buffer, Buffer]> {
+    const it = this.iterator(opts);
+    try {
+      for (;;) {
+        const page = await it.nextv(256);
+        if (page.length === 0) return;
+        for (const kv of page) yield kv as [Buffer, Buffer];
+      }
+    } finally {
+      await it.close();
+    }
+  }
+
+  private get primary(): Replica {
+    if (this.replicas.length === 0) throw new StorageError('InsufficientReadQuorum', 'no index replica online');
+    return this.replicas[0];
+  }
+
+  /** Commit ops atomically on a write quorum of replicas (group-committed with concurrent callers). */
+  batch(ops: IndexOp[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ ops, resolve, reject });
+      if (!this.flushing) void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.queue.length > 0) {
+        const group: Pending[] = [];
+        let n = 0;
+        while (this.queue.length > 0 && (group.length === 0 || n + this.queue[0].ops.length <= MAX_BATCH_OPS)) {
+          const p = this.queue.shift()!;
+          group.push(p);
+          n += p.ops.length;
+        }
+        const ops: IndexOp[] = group.flatMap((p) => p.ops);
+        this.seq += 1n;
+        const seqBuf = Buffer.alloc(8);
+        seqBuf.writeBigUInt64BE(this.seq);
+        ops.push({ type: 'put', key: SEQ_KEY, value: seqBuf });
+        const results = await Promise.allSettled(this.replicas.map((r) => r.db.batch(ops, { sync: this.sync, ...ENC })));
+        let ok = 0;
+        results.forEach((res, i) => {
+          if (res.status === 'fulfilled') ok++;
+          else this.drop(this.replicas[i], res.reason);
+        });
+        this.replicas = this.replicas.filter((r) => r.drive.online);
+        if (ok >= this.writeQuorum) group.forEach((p) => p.resolve());
+        else {
+          const err = new StorageError('InsufficientWriteQuorum', `index batch reached ${ok} replicas, quorum is ${this.writeQuorum}`);
+          group.forEach((p) => p.reject(err));
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private drop(r: Replica, err: unknown): void {
+    r.drive.fail(err);
+    this.replicas = this.replicas.filter((x) => x !== r);
+    void r.db.close().catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    while (this.flushing || this.queue.length > 0) await new Promise((r) => setTimeout(r, 5));
+    await Promise.all(this.replicas.map((r) => r.db.close().catch(() => undefined)));
+    this.replicas = [];
+  }
+}
+
+/** Make `to` an exact copy of `from` (used for stale or replaced index replicas). */
+async function copyReplica(from: DB, to: DB): Promise<void> {
+  await to.clear();
+  let ops: IndexOp[] = [];
+  for await (const [key, value] of from.iterator(ENC)) {
+    ops.push({ type: 'put', key: key as Buffer, value: value as Buffer });
+    if (ops.length >= 1000) { await to.batch(ops, ENC); ops = []; }
+  }
+  await to.batch(ops, { sync: true, ...ENC });
+}
+
+/** Remove a replica directory entirely (tests and drive replacement). */
+export async function destroyReplica(drive: Drive): Promise<void> {
+  await fsp.rm(drive.indexDir, { recursive: true, force: true });
+}

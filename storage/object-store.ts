@@ -1,0 +1,376 @@
+// The storage library's front door. Plain values and streams in and out; no HTTP.
+// Write protocol (invariant 1): shards to tmp → fsync → rename into data/ on each drive →
+// one index batch (metadata last) → old data dirs removed after their readers finish.
+import { Readable } from 'node:stream';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { loadFormat } from './format';
+import { Drive } from './drive';
+import { ErasureSet } from './erasure-set';
+import { MetaIndex, IndexOp } from './meta-index';
+import { Healer } from './heal';
+import { KeyLock, ReadPins } from './locks';
+import { listObjects, ListOptions, ListResult } from './list';
+import { BodyDigest, Digests, writeShards } from './shard-writer';
+import { readShards } from './shard-reader';
+import { StorageError } from './errors';
+import { crc, crcBase64 } from './bitrot';
+import {
+  BucketRecord, ObjectRecord, PartRecord, ErasureLayout, key, keyPrefix, prefixEnd, decodeJson, encodeJson,
+  NS_BUCKET, NS_OBJECT, NS_UPLOAD, NS_INLINE, NS_PART,
+} from './records';
+import { DEFAULT_BLOCK_SIZE, DEFAULT_INLINE_THRESHOLD, defaultParity, MAX_DRIVES } from './constants';
+
+export interface StoreOptions {
+  drives: string[];
+  parity?: number;
+  blockSize?: number;
+  inlineThreshold?: number;
+  /** true (default): an acknowledged write survives power loss. false: no fsync, for scratch data. */
+  durable?: boolean;
+  log?: (msg: string, extra?: object) => void;
+}
+
+export interface PutOptions {
+  contentType?: string;
+  headers?: Record<string, string>;
+  meta?: Record<string, string>;
+  tags?: Record<string, string>;
+  /** Checksums (algorithm → base64) the caller computed and wants stored, e.g. from a trailer. */
+  checksums?: Record<string, string>;
+  /** Largest body accepted (S3: 5 GiB for a single PUT). */
+  maxSize?: number;
+  /** Conditional write, evaluated atomically at commit: '*' = must not exist. */
+  ifNoneMatch?: string;
+  /** Conditional write: current ETag must equal this. */
+  ifMatch?: string;
+  /** 'md5' (default) or 'random' (directory buckets: no MD5 on the write path). */
+  etag?: 'md5' | 'random';
+  /**
+   * Runs after the whole body arrived and before anything is committed: verify Content-MD5,
+   * trailing checksums, lengths. Throw to abort (nothing becomes visible); return checksums to store.
+   */
+  beforeCommit?: (d: Digests) => Promise<Record<string, string> | void> | Record<string, string> | void;
+}
+
+export interface GetResult { record: ObjectRecord; stream: Readable; start: number; end: number }
+
+export type Body = AsyncIterable<Buffer> | Readable;
+
+export class ObjectStore {
+  readonly pins = new ReadPins();
+  readonly locks = new KeyLock();
+  private closed = false;
+
+  private constructor(readonly set: ErasureSet, readonly index: MetaIndex, readonly healer: Healer,
+    readonly deploymentId: string, readonly inlineThreshold: number, private readonly log: (m: string, e?: object) => void) {}
+
+  static async open(opts: StoreOptions): Promise<ObjectStore> {
+    const n = opts.drives.length;
+    if (n < 1 || n > MAX_DRIVES) throw new StorageError('InvalidArgument', `1 to ${MAX_DRIVES} drives, got ${n}`);
+    const parity = opts.parity ?? defaultParity(n);
+    if (parity < 0 || (n > 1 && parity > n / 2) || (n === 1 && parity !== 0)) {
+      throw new StorageError('InvalidArgument', `parity ${parity} invalid for ${n} drives (at most half)`);
+    }
+    const durable = opts.durable ?? true;
+    const log = opts.log ?? (() => undefined);
+    const fmt = await loadFormat(opts.drives.map((d) => path.resolve(d)), { data: n - parity, parity, blockSize: opts.blockSize ?? DEFAULT_BLOCK_SIZE }, durable);
+    for (const d of fmt.drives) {
+      if (!d.online) continue;
+      await d.prepare().catch((e) => d.fail(e));
+    }
+    const set = new ErasureSet(fmt.drives, fmt.layout.data, fmt.layout.parity, fmt.layout.blockSize, durable);
+    if (set.onlineCount < set.readQuorum) throw new StorageError('InsufficientReadQuorum', `${set.onlineCount} drives online, ${set.readQuorum} needed`);
+    const index = await MetaIndex.open(fmt.drives, set.writeQuorum, durable);
+    const healer = new Healer(set, index, log);
+    const store = new ObjectStore(set, index, healer, fmt.deploymentId, opts.inlineThreshold ?? DEFAULT_INLINE_THRESHOLD, log);
+    await healer.load();
+    const replaced = fmt.drives.filter((d) => d.online && d.needsHeal);
+    if (replaced.length > 0) {
+      const n = await healer.sweep();
+      log('drives need heal: sweep queued', { drives: replaced.map((d) => d.root), parts: n });
+    }
+    void store.collectOrphans(Date.now()).catch((e) => log('orphan sweep failed', { error: (e as Error).message }));
+    return store;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.healer.stop();
+    await this.index.close();
+  }
+
+  get drives(): Drive[] { return this.set.drives; }
+
+  // ---------- buckets ----------
+
+  async createBucket(name: string, extra: Partial<BucketRecord> = {}): Promise<BucketRecord> {
+    return this.locks.run(`b/${name}`, async () => {
+      if (await this.index.get(key(NS_BUCKET, name))) throw new StorageError('BucketAlreadyExists');
+      const rec: BucketRecord = { config: {}, ...extra, name, created: Date.now() };
+      await this.index.batch([{ type: 'put', key: key(NS_BUCKET, name), value: encodeJson(rec) }]);
+      return rec;
+    });
+  }
+
+  async getBucket(name: string): Promise<BucketRecord> {
+    const v = await this.index.get(key(NS_BUCKET, name));
+    if (!v) throw new StorageError('NoSuchBucket');
+    return decodeJson<BucketRecord>(v);
+  }
+
+  async listBuckets(): Promise<BucketRecord[]> {
+    const out: BucketRecord[] = [];
+    for await (const [, v] of this.index.entries({ gte: Buffer.from([NS_BUCKET]), lt: Buffer.from([NS_BUCKET + 1]) })) out.push(decodeJson(v));
+    return out;
+  }
+
+  async updateBucket(name: string, fn: (b: BucketRecord) => BucketRecord | void): Promise<BucketRecord> {
+    return this.locks.run(`b/${name}`, async () => {
+      const b = await this.getBucket(name);
+      const next = fn(b) ?? b;
+      await this.index.batch([{ type: 'put', key: key(NS_BUCKET, name), value: encodeJson(next) }]);
+      return next;
+    });
+  }
+
+  async deleteBucket(name: string): Promise<void> {
+    return this.locks.run(`b/${name}`, async () => {
+      await this.getBucket(name);
+      for (const ns of [NS_OBJECT, NS_UPLOAD]) {
+        const p = keyPrefix(ns, name);
+        for await (const _ of this.index.entries({ gte: p, lt: prefixEnd(p), limit: 1 })) throw new StorageError('BucketNotEmpty');
+      }
+      await this.index.batch([{ type: 'del', key: key(NS_BUCKET, name) }]);
+    });
+  }
+
+  // ---------- objects ----------
+
+  async headObject(bucket: string, objectKey: string): Promise<ObjectRecord> {
+    const v = await this.index.get(key(NS_OBJECT, bucket, objectKey));
+    if (!v) {
+      await this.getBucket(bucket);
+      throw new StorageError('NoSuchKey');
+    }
+    return decodeJson<ObjectRecord>(v);
+  }
+
+  async putObject(bucket: string, objectKey: string, body: Body, opts: PutOptions = {}): Promise<ObjectRecord> {
+    await this.getBucket(bucket);
+    const ec = this.set.layoutFor(bucket, objectKey);
+    const part = await this.writeBody(ec, body, opts, 1);
+    const now = Date.now();
+    const rec: ObjectRecord = {
+      bucket, key: objectKey, size: part.size, etag: part.etag, mtime: now, versionId: 'null',
+      contentType: opts.contentType, headers: opts.headers ?? {}, meta: opts.meta ?? {}, tags: opts.tags,
+      checksums: { CRC32C: crcBase64(part.crc32c), ...(part.checksums ?? {}) }, checksumType: 'FULL_OBJECT',
+      ec, parts: [part], multipart: false,
+    };
+    try {
+      await this.commitObject(rec, opts, part.inline ? [{ type: 'put', key: key(NS_INLINE, part.dataDir), value: part.inlineBytes! }] : []);
+    } catch (e) {
+      if (!part.inline) await this.removeData(part.dataDir);
+      throw e;
+    }
+    return rec;
+  }
+
+  /**
+   * Store one body (a PUT or one multipart part). Small bodies are kept for the index
+   * (inline); large ones are erasure-coded to shard files. Nothing is visible until committed.
+   */
+  async writeBody(ec: ErasureLayout, body: Body, opts: PutOptions, number: number): Promise<PartRecord & { inlineBytes?: Buffer }> {
+    const it = (body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+    const head: Buffer[] = [];
+    let headLen = 0;
+    let ended = false;
+    while (headLen <= this.inlineThreshold) {
+      const r = await it.next();
+      if (r.done) { ended = true; break; }
+      const b = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value);
+      head.push(b);
+      headLen += b.length;
+    }
+    const digest = new BodyDigest(opts.etag !== 'random');
+    const maxSize = opts.maxSize ?? Number.MAX_SAFE_INTEGER;
+    let result: PartRecord & { inlineBytes?: Buffer };
+    if (ended) {
+      const bytes = head.length === 1 ? head[0] : Buffer.concat(head, headLen);
+      digest.update(bytes);
+      if (bytes.length > maxSize) throw new StorageError('EntityTooLarge');
+      const d = digest.finish();
+      const checksums = (await opts.beforeCommit?.(d)) ?? undefined;
+      result = { number, size: d.size, etag: etagOf(d, opts), crc32c: d.crc32c, dataDir: newId(), inline: true, inlineBytes: bytes, checksums: checksums || undefined, mtime: Date.now() };
+    } else {
+      const w = await writeShards(this.set, ec, head, it, digest, maxSize);
+      try {
+        const checksums = (await opts.beforeCommit?.(w)) ?? undefined;
+        result = { number, size: w.size, etag: etagOf(w, opts), crc32c: w.crc32c, dataDir: w.dataDir, checksums: checksums || undefined, mtime: Date.now() };
+      } catch (e) {
+        await this.removeData(w.dataDir);
+        throw e;
+      }
+      if (w.failedSlots.length > 0) this.healer.enqueue({ dataDir: w.dataDir, size: w.size, ec, queued: Date.now() });
+    }
+    return result;
+  }
+
+  /** Atomically make `rec` the current object; old data is freed once its readers finish. */
+  async commitObject(rec: ObjectRecord, cond: Pick<PutOptions, 'ifMatch' | 'ifNoneMatch'>, extraOps: IndexOp[] = [], extraDel: string[] = []): Promise<void> {
+    const k = key(NS_OBJECT, rec.bucket, rec.key);
+    const lockKey = `${rec.bucket}\0${rec.key}`;
+    const old = await this.locks.run(lockKey, async () => {
+      const prevBuf = await this.index.get(k);
+      const prev = prevBuf ? decodeJson<ObjectRecord>(prevBuf) : undefined;
+      if (cond.ifNoneMatch !== undefined && prev && (cond.ifNoneMatch === '*' || stripQuotes(cond.ifNoneMatch) === prev.etag)) {
+        throw new StorageError('PreconditionFailed');
+      }
+      if (cond.ifMatch !== undefined && (!prev || (cond.ifMatch !== '*' && stripQuotes(cond.ifMatch) !== prev.etag))) {
+        throw new StorageError(prev ? 'PreconditionFailed' : 'NoSuchKey');
+      }
+      const ops: IndexOp[] = [...extraOps, { type: 'put', key: k, value: encodeJson(rec) }];
+      if (prev) for (const p of prev.parts) if (p.inline) ops.push({ type: 'del', key: key(NS_INLINE, p.dataDir) });
+      await this.index.batch(ops);
+      return prev;
+    });
+    const garbage = [...(old ? old.parts.filter((p) => !p.inline).map((p) => p.dataDir) : []), ...extraDel];
+    if (garbage.length) this.pins.afterReaders(lockKey, () => { for (const d of garbage) void this.removeData(d); });
+  }
+
+  /** Apply a metadata-only change (tags, ...) to the current object under the key lock. */
+  async updateObject(bucket: string, objectKey: string, fn: (r: ObjectRecord) => ObjectRecord | void): Promise<ObjectRecord> {
+    return this.locks.run(`${bucket}\0${objectKey}`, async () => {
+      const rec = await this.headObject(bucket, objectKey);
+      const next = fn(rec) ?? rec;
+      await this.index.batch([{ type: 'put', key: key(NS_OBJECT, bucket, objectKey), value: encodeJson(next) }]);
+      return next;
+    });
+  }
+
+  /**
+   * Read [start, end) of an object (end exclusive; defaults to the whole object). The data
+   * dirs read stay pinned until the stream finishes or is destroyed.
+   */
+  async getObject(bucket: string, objectKey: string, range?: { start: number; end: number }, expect?: (r: ObjectRecord) => void): Promise<GetResult> {
+    const lockKey = `${bucket}\0${objectKey}`;
+    const release = this.pins.acquire(lockKey);
+    try {
+      const record = await this.headObject(bucket, objectKey);
+      expect?.(record);
+      const start = range?.start ?? 0;
+      const end = range?.end ?? record.size;
+      if (start < 0 || end > record.size || start > end) throw new StorageError('InvalidRange');
+      const stream = Readable.from(this.readRecord(record, start, end, release), { objectMode: false, highWaterMark: 1 });
+      stream.once('close', release);
+      return { record, stream, start, end };
+    } catch (e) {
+      release();
+      throw e;
+    }
+  }
+
+  private async *readRecord(rec: ObjectRecord, start: number, end: number, release: () => void): AsyncGenerator<Buffer> {
+    try {
+      let base = 0;
+      for (const p of rec.parts) {
+        const pStart = Math.max(start - base, 0);
+        const pEnd = Math.min(end - base, p.size);
+        if (pStart < pEnd) {
+          if (p.inline) yield (await this.readInline(p)).subarray(pStart, pEnd);
+          else {
+            yield* readShards(this.set, { dataDir: p.dataDir, size: p.size, ec: rec.ec }, pStart, pEnd, () =>
+              this.healer.enqueue({ dataDir: p.dataDir, size: p.size, ec: rec.ec, queued: Date.now() }));
+          }
+        }
+        base += p.size;
+        if (base >= end) break;
+      }
+    } finally {
+      release();
+    }
+  }
+
+  /** Inline bytes are replicated in every index replica; take the first copy whose CRC holds. */
+  private async readInline(p: PartRecord): Promise<Buffer> {
+    const v = await this.index.get(key(NS_INLINE, p.dataDir));
+    if (v && crc(v) === p.crc32c) return v;
+    throw new StorageError('FileCorrupt', `inline data ${p.dataDir} missing or corrupt`);
+  }
+
+  async deleteObject(bucket: string, objectKey: string): Promise<ObjectRecord | undefined> {
+    await this.getBucket(bucket);
+    const lockKey = `${bucket}\0${objectKey}`;
+    const old = await this.locks.run(lockKey, async () => {
+      const k = key(NS_OBJECT, bucket, objectKey);
+      const prevBuf = await this.index.get(k);
+      if (!prevBuf) return undefined;
+      const prev = decodeJson<ObjectRecord>(prevBuf);
+      const ops: IndexOp[] = [{ type: 'del', key: k }];
+      for (const p of prev.parts) if (p.inline) ops.push({ type: 'del', key: key(NS_INLINE, p.dataDir) });
+      await this.index.batch(ops);
+      return prev;
+    });
+    if (old) {
+      const dirs = old.parts.filter((p) => !p.inline).map((p) => p.dataDir);
+      if (dirs.length) this.pins.afterReaders(lockKey, () => { for (const d of dirs) void this.removeData(d); });
+    }
+    return old;
+  }
+
+  async listObjects(bucket: string, opts: ListOptions): Promise<ListResult> {
+    await this.getBucket(bucket);
+    return listObjects(this.index, bucket, opts);
+  }
+
+  /** Remove a data dir from every drive (best effort: leftovers are found by the orphan sweep). */
+  async removeData(dataDir: string): Promise<void> {
+    await Promise.all(this.set.drives.map((d) => (d.online ? d.remove(dataDir).catch(() => undefined) : undefined)));
+  }
+
+  /** Pending data-dir removals waiting on readers (tests use it to wait for space to be freed). */
+  get pendingRemovals(): number { return this.pins.pending; }
+
+  /**
+   * Remove data dirs no index record references: left by a crash between the shard commit and
+   * the index commit, or a delete interrupted before it freed the shards. Dirs modified after
+   * `before` may belong to writes in flight and are left alone.
+   */
+  async collectOrphans(before: number): Promise<number> {
+    const live = new Set<string>();
+    for await (const [, v] of this.index.entries({ gte: Buffer.from([NS_OBJECT]), lt: Buffer.from([NS_OBJECT + 1]) })) {
+      for (const p of decodeJson<ObjectRecord>(v).parts) live.add(p.dataDir);
+    }
+    for await (const [, v] of this.index.entries({ gte: Buffer.from([NS_PART]), lt: Buffer.from([NS_PART + 1]) })) {
+      live.add(decodeJson<PartRecord>(v).dataDir);
+    }
+    let removed = 0;
+    for (const d of this.set.drives) {
+      if (!d.online) continue;
+      for (const fan of await fsp.readdir(d.dataRoot).catch(() => [] as string[])) {
+        for (const dir of await fsp.readdir(path.join(d.dataRoot, fan)).catch(() => [] as string[])) {
+          if (live.has(dir)) continue;
+          const st = await fsp.stat(path.join(d.dataRoot, fan, dir)).catch(() => null);
+          if (!st || st.mtimeMs >= before) continue;
+          await d.remove(dir).catch(() => undefined);
+          removed++;
+        }
+      }
+    }
+    if (removed) this.log('orphan data dirs removed', { removed });
+    return removed;
+  }
+}
+
+export function newId(): string { return randomUUID().replace(/-/g, ''); }
+
+function etagOf(d: Digests, opts: PutOptions): string {
+  return opts.etag === 'random' ? randomBytes(16).toString('hex') : d.md5.toString('hex');
+}
+
+export function stripQuotes(s: string): string {
+  const t = s.trim();
+  return t.startsWith('"') && t.endsWith('"') ? t.slice(1, -1) : t.startsWith('W/"') ? t.slice(3, -1) : t;
+}

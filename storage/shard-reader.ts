@@ -1,0 +1,124 @@
+// Reads a byte range of one erasure-coded part. Only the blocks the range touches are read.
+// With all data shards healthy the block is the concatenation of the data shards (systematic
+// code: no decoding). Every shard block is checked against its CRC32C before use (invariant 3);
+// a missing or corrupt shard is rebuilt from parity for this reply and reported for repair.
+import { promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { ErasureSet } from './erasure-set';
+import { ErasureLayout } from './records';
+import { frameOk, frameOffset } from './bitrot';
+import { BITROT_HEADER, READ_PREFETCH_BLOCKS } from './constants';
+import { StorageError } from './errors';
+
+export interface PartSource { dataDir: string; size: number; ec: ErasureLayout }
+
+/** Open shard files of one part, lazily, and remember which ones failed. */
+class ShardFiles {
+  private handles: (Promise<FileHandle | null> | undefined)[];
+  readonly bad = new Set<number>();
+
+  constructor(private readonly set: ErasureSet, private readonly part: PartSource) {
+    this.handles = new Array(part.ec.data + part.ec.parity);
+  }
+
+  handle(i: number): Promise<FileHandle | null> {
+    if (this.bad.has(i)) return Promise.resolve(null);
+    let h = this.handles[i];
+    if (!h) {
+      const drive = this.set.driveFor(this.part.ec, i);
+      h = drive.online
+        ? fsp.open(drive.shardFile(this.part.dataDir), 'r').catch((e: NodeJS.ErrnoException) => {
+          // A missing file is a shard to heal; any other error is a sick drive.
+          if (e.code !== 'ENOENT') drive.fail(e);
+          this.bad.add(i);
+          return null;
+        })
+        : Promise.resolve(null);
+      this.handles[i] = h;
+    }
+    return h;
+  }
+
+  /** Read and verify shard i of block b into `into`. False when missing, short or corrupt. */
+  async read(i: number, b: number, into: Buffer, fullShard: number): Promise<boolean> {
+    const fh = await this.handle(i);
+    if (!fh) return false;
+    const header = Buffer.allocUnsafe(BITROT_HEADER);
+    try {
+      const { bytesRead } = await fh.readv([header, into], frameOffset(b, fullShard));
+      if (bytesRead === BITROT_HEADER + into.length && frameOk(header, into)) return true;
+    } catch (e) {
+      this.set.driveFor(this.part.ec, i).fail(e);
+    }
+    this.bad.add(i);
+    return false;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.handles.map(async (h) => (await h)?.close().catch(() => undefined)));
+  }
+}
+
+/**
+ * Yield the bytes [start, end) of a part. `onDamage` receives the shard indices found missing
+ * or corrupt, once, after the read.
+ */
+export async function* readShards(set: ErasureSet, part: PartSource, start: number, end: number,
+  onDamage: (slots: number[]) => void): AsyncGenerator<Buffer> {
+  if (start >= end) return;
+  const { ec } = part;
+  const B = ec.blockSize;
+  const er = set.erasure;
+  const fullShard = er.shardSize(B);
+  const files = new ShardFiles(set, part);
+  const firstBlock = Math.floor(start / B);
+  const lastBlock = Math.floor((end - 1) / B);
+
+  const readBlock = async (b: number): Promise<Buffer> => {
+    const len = Math.min(B, part.size - b * B);
+    const S = er.shardSize(len);
+    const dataBuf = Buffer.allocUnsafe(S * ec.data);
+    const ok = await Promise.all(Array.from({ length: ec.data }, (_, i) => files.read(i, b, dataBuf.subarray(i * S, (i + 1) * S), fullShard)));
+    const missing = ok.map((g, i) => (g ? -1 : i)).filter((i) => i >= 0);
+    if (missing.length === 0) return dataBuf.subarray(0, len);
+    if (missing.length > ec.parity) throw readQuorumError(part);
+    // Degraded: fetch parity shards until D verified shards are in hand, then rebuild.
+    const parityBuf = Buffer.allocUnsafe(S * ec.parity);
+    const pOk = await Promise.all(Array.from({ length: ec.parity }, (_, j) => files.read(ec.data + j, b, parityBuf.subarray(j * S, (j + 1) * S), fullShard)));
+    const pMissing = pOk.map((g, j) => (g ? -1 : ec.data + j)).filter((i) => i >= 0);
+    if (missing.length + pMissing.length > ec.parity) throw readQuorumError(part);
+    await er.reconstruct(dataBuf, parityBuf, S, [...missing, ...pMissing]);
+    return dataBuf.subarray(0, len);
+  };
+
+  const queue: Promise<Buffer>[] = [];
+  try {
+    let next = firstBlock;
+    const fillQueue = () => {
+      while (next <= lastBlock && queue.length < READ_PREFETCH_BLOCKS) {
+        const p = readBlock(next++);
+        p.catch(() => undefined); // observed when awaited; avoid unhandled rejection while queued
+        queue.push(p);
+      }
+    };
+    for (let b = firstBlock; b <= lastBlock; b++) {
+      fillQueue();
+      const data = await queue.shift()!;
+      const from = b === firstBlock ? start - b * B : 0;
+      const to = b === lastBlock ? end - b * B : data.length;
+      yield from === 0 && to === data.length ? data : data.subarray(from, to);
+    }
+  } finally {
+    // A client that goes away mid-read stops the generator: let queued reads settle before
+    // closing their files, or they would fail and wrongly mark drives faulty.
+    await Promise.allSettled(queue);
+    // Parity shards are never opened on a healthy read; a damaged data shard makes every
+    // other shard worth checking by the healer, which reads the whole part anyway.
+    await files.close();
+    if (files.bad.size > 0) onDamage([...files.bad]);
+  }
+}
+
+function readQuorumError(part: PartSource): StorageError {
+  return new StorageError('InsufficientReadQuorum', `fewer than ${part.ec.data} healthy shards for ${part.dataDir}`);
+}
