@@ -1,0 +1,239 @@
+// The HTTP front: a fastify instance whose one catch-all route parses the S3 addressing,
+// authenticates, looks the operation up in router.ts and writes the handler's reply.
+import Fastify, { FastifyInstance, LogController } from 'fastify';
+import multipartPlugin from '@fastify/multipart';
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import { ObjectStore, Multipart, isStorageError, StorageError } from '../storage';
+import type { ServerConfig } from './config';
+import type { Ctx, Reply } from './context';
+import { S3Error, S3_ERRORS, S3ErrorCode } from './errors';
+import { errorXml } from './xml';
+import { route, Level } from './router';
+import { verifySigV4, AuthContext } from './auth/sigv4';
+import { Credentials, allowed, ANONYMOUS, Identity } from './auth/identity';
+import { Metrics } from './metrics';
+import { ADMIN_PREFIX, adminRequest, sendJson } from './admin';
+
+export interface KilnServer {
+  app: FastifyInstance;
+  store: ObjectStore;
+  credentials: Credentials;
+  metrics: Metrics;
+  close(): Promise<void>;
+}
+
+const STORAGE_TO_S3: Record<string, S3ErrorCode> = {
+  NoSuchBucket: 'NoSuchBucket', BucketNotEmpty: 'BucketNotEmpty', BucketAlreadyExists: 'BucketAlreadyExists',
+  NoSuchKey: 'NoSuchKey', NoSuchUpload: 'NoSuchUpload', InvalidPart: 'InvalidPart', InvalidPartOrder: 'InvalidPartOrder',
+  EntityTooSmall: 'EntityTooSmall', EntityTooLarge: 'EntityTooLarge', InvalidRange: 'InvalidRange',
+  PreconditionFailed: 'PreconditionFailed', ConditionalRequestConflict: 'ConditionalRequestConflict', BadDigest: 'BadDigest',
+  IncompleteBody: 'IncompleteBody', InvalidArgument: 'InvalidArgument', KeyTooLongError: 'KeyTooLongError',
+  NoSuchVersion: 'NoSuchVersion', TooManyParts: 'TooManyParts',
+  InsufficientWriteQuorum: 'SlowDown', InsufficientReadQuorum: 'SlowDown', FileCorrupt: 'InternalError',
+};
+
+export function toS3Error(e: unknown): S3Error {
+  if (e instanceof S3Error) return e;
+  if (isStorageError(e)) {
+    const code = STORAGE_TO_S3[(e as StorageError).code] ?? 'InternalError';
+    const msg = code === 'SlowDown' ? `Storage is degraded: ${e.message}` : S3_ERRORS[code].message;
+    return new S3Error(code, e.code === 'EntityTooSmall' || e.code === 'InvalidArgument' ? e.message : msg);
+  }
+  return new S3Error('InternalError');
+}
+
+interface Addressed { bucket: string; key: string; query: Record<string, string> }
+
+/** Split a request into bucket, key and query, path-style or virtual-host-style. */
+export function address(rawUrl: string, host: string | undefined, domains: string[]): Addressed {
+  const q = rawUrl.indexOf('?');
+  const rawPath = q >= 0 ? rawUrl.slice(0, q) : rawUrl;
+  const query: Record<string, string> = {};
+  if (q >= 0) for (const [k, v] of new URLSearchParams(rawUrl.slice(q + 1))) if (!(k in query)) query[k] = v;
+  let path: string;
+  try {
+    path = decodeURIComponent(rawPath);
+  } catch {
+    throw new S3Error('InvalidArgument', 'The request path is not valid URL encoding');
+  }
+  const hostname = (host ?? '').replace(/:\d+$/, '').toLowerCase();
+  for (const d of domains) {
+    if (hostname.endsWith(`.${d}`)) {
+      return { bucket: hostname.slice(0, -d.length - 1), key: path.replace(/^\//, ''), query };
+    }
+  }
+  const p = path.replace(/^\//, '');
+  const slash = p.indexOf('/');
+  if (slash < 0) return { bucket: p, key: '', query };
+  return { bucket: p.slice(0, slash), key: p.slice(slash + 1), query };
+}
+
+let reqCounter = 0;
+const reqPrefix = randomBytes(4).toString('hex').toUpperCase();
+function requestId(): string { return `${reqPrefix}${(++reqCounter).toString(16).toUpperCase().padStart(8, '0')}`; }
+
+function send(res: ServerResponse, method: string, reply: Reply, onDone: (err?: Error) => void): void {
+  const headers: Record<string, string | number> = {};
+  for (const [k, v] of Object.entries(reply.headers ?? {})) if (v !== undefined) headers[k] = v;
+  const body = reply.body;
+  if (body === undefined || typeof body === 'string' || Buffer.isBuffer(body)) {
+    const buf = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8');
+    if (!('content-length' in headers)) headers['content-length'] = buf ? buf.length : 0;
+    res.writeHead(reply.status ?? 200, headers);
+    res.end(method === 'HEAD' ? undefined : buf, () => onDone());
+    return;
+  }
+  res.writeHead(reply.status ?? 200, headers);
+  if (method === 'HEAD') { body.destroy(); res.end(() => onDone()); return; }
+  pipeline(body, res, (err) => onDone(err ?? undefined));
+}
+
+export async function createServer(config: ServerConfig, opts: { logger?: boolean } = {}): Promise<KilnServer> {
+  const https = config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } : undefined;
+  const app = Fastify({
+    logger: opts.logger === false ? false : { level: config.logLevel },
+    // Kiln writes one log line per request itself (with the S3 operation), at debug level.
+    logController: new LogController({ disableRequestLogging: true }),
+    exposeHeadRoutes: false,
+    return503OnClosing: true,
+    keepAliveTimeout: 75_000,
+    routerOptions: { maxParamLength: 4096 },
+    requestTimeout: 0,
+    genReqId: requestId,
+    ...(https ? { https } : {}),
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  } as any) as unknown as FastifyInstance;
+  const store = await ObjectStore.open({
+    drives: config.drives, parity: config.parity, durable: config.durable,
+    log: (msg, extra) => app.log.warn({ ...extra }, msg),
+  });
+  const mp = new Multipart(store, config.minPartSize);
+  const credentials = new Credentials(store, config.rootUser, config.rootPassword);
+  const metrics = new Metrics(store);
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
+  await app.register(multipartPlugin, { limits: { fileSize: config.maxObjectSize, fields: 100, fieldSize: 1024 * 1024 } });
+
+  const unsigned = (raw: IncomingMessage) => !raw.headers.authorization && !(raw.url ?? '').includes('X-Amz-Signature');
+
+  app.route({
+    method: ['GET', 'PUT', 'POST', 'DELETE', 'HEAD', 'OPTIONS'],
+    url: '/*',
+    handler: async (request, reply) => {
+      reply.hijack();
+      const raw = request.raw;
+      const res = reply.raw;
+      const started = process.hrtime.bigint();
+      const id = String(request.id);
+      res.setHeader('x-amz-request-id', id);
+      res.setHeader('x-amz-id-2', id);
+      res.setHeader('server', 'Kiln');
+      const rawUrl = raw.url ?? '/';
+      const pathOnly = rawUrl.split('?')[0];
+
+      if (unsigned(raw) && (raw.method === 'GET' || raw.method === 'HEAD')) {
+        if (pathOnly === '/health/live') return send(res, raw.method, { status: 200, body: 'OK\n' }, () => undefined);
+        if (pathOnly === '/health/ready') {
+          const ready = store.set.canWrite && store.index.online >= store.set.writeQuorum;
+          return send(res, raw.method, { status: ready ? 200 : 503, body: ready ? 'OK\n' : 'write quorum lost\n' }, () => undefined);
+        }
+        if (pathOnly === '/metrics') {
+          const text = await metrics.registry.metrics();
+          return send(res, raw.method, { status: 200, headers: { 'content-type': metrics.registry.contentType }, body: text }, () => undefined);
+        }
+      }
+
+      let op = 'Unknown';
+      let resource = pathOnly;
+      const ctx = { id, method: raw.method ?? 'GET', raw, headers: raw.headers, store, mp, config, bytesIn: 0, log: request.log, request,
+        identitySecret: credentials.secretFor, identityFor: (ak: string) => credentials.identity(ak) } as unknown as Ctx;
+      const finish = (status: number, bytesOut: number) => {
+        const secs = Number(process.hrtime.bigint() - started) / 1e9;
+        metrics.requests.inc({ op, status: String(status) });
+        metrics.latency.observe({ op }, secs);
+        metrics.bytesIn.inc(ctx.bytesIn);
+        metrics.bytesOut.inc(bytesOut);
+        request.log.debug({ reqId: id, op, status, ms: Math.round(secs * 1e4) / 10, bytesIn: ctx.bytesIn, bytesOut }, 'request');
+      };
+      const fail = (e: unknown) => {
+        const err = toS3Error(e);
+        if (err.code === 'InternalError') request.log.error({ reqId: id, op, err: e }, 'internal error');
+        else if (err.status >= 500) request.log.warn({ reqId: id, op, error: (e as Error).message }, 'storage degraded');
+        const headers: Record<string, string> = { ...err.headers };
+        if (err.code === 'NotModified' || ctx.method === 'HEAD') {
+          // 304 and HEAD carry no body; the status and headers say it all.
+          if (!res.headersSent) send(res, 'HEAD', { status: err.status, headers }, () => finish(err.status, 0));
+          else res.destroy();
+          return;
+        }
+        if (res.headersSent) { res.destroy(); finish(err.status, 0); return; }
+        const body = errorXml(err.code, err.message, resource, id, err.extra);
+        send(res, ctx.method, { status: err.status, headers: { ...headers, 'content-type': 'application/xml' }, body }, () => finish(err.status, 0));
+        // A refused upload's body is not read; close the connection rather than drain gigabytes.
+        if (!raw.complete && (ctx.method === 'PUT' || ctx.method === 'POST')) res.setHeader('connection', 'close');
+      };
+
+      try {
+        const a = pathOnly.startsWith(ADMIN_PREFIX) ? { bucket: '', key: '', query: {} } : address(rawUrl, raw.headers.host, config.domains);
+        ctx.bucket = a.bucket;
+        ctx.key = a.key;
+        ctx.query = a.query;
+        resource = a.bucket ? `/${a.bucket}${a.key ? `/${a.key}` : ''}` : '/';
+        const auth: AuthContext = await verifySigV4({ method: ctx.method, url: rawUrl, headers: raw.headers, rawHeaders: raw.rawHeaders }, credentials.secretFor);
+        ctx.auth = auth;
+        const identity: Identity = auth.anonymous ? ANONYMOUS : await credentials.identity(auth.accessKey);
+        ctx.identity = identity;
+        if (pathOnly.startsWith(ADMIN_PREFIX)) {
+          op = 'Admin';
+          const out = await adminRequest(ctx, credentials, pathOnly);
+          sendJson(res, out);
+          finish(out.status, 0);
+          return;
+        }
+        const level: Level = !a.bucket ? 'service' : !a.key ? 'bucket' : 'object';
+        const isForm = (raw.headers['content-type'] ?? '').toLowerCase().startsWith('multipart/form-data');
+        const r = route({ method: ctx.method, level, query: a.query, hasCopySource: raw.headers['x-amz-copy-source'] !== undefined, isForm });
+        if (r.op === 'NotImplemented') {
+          op = 'NotImplemented';
+          throw new S3Error('NotImplemented', r.sub ? `The ?${r.sub} sub-resource is not implemented` : `${ctx.method} on this resource is not implemented`);
+        }
+        const row = r as Exclude<typeof r, { op: 'NotImplemented' }>;
+        op = row.op;
+        // POST object carries its own signature (the form policy) and checks it itself.
+        if (row.op !== 'PostObject') {
+          if (identity.anonymous) throw new S3Error('AccessDenied');
+          if (!allowed(identity, row.perm, a.bucket)) throw new S3Error('AccessDenied');
+        }
+        const out = await row.handler(ctx);
+        send(res, ctx.method, out, (err) => {
+          if (err) request.log.warn({ reqId: id, op, error: err.message }, 'response stream ended early');
+          finish(out.status ?? 200, err ? 0 : out.bytesOut ?? (typeof out.body === 'string' ? Buffer.byteLength(out.body) : Buffer.isBuffer(out.body) ? out.body.length : 0));
+        });
+      } catch (e) {
+        fail(e);
+      }
+    },
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(400).header('content-type', 'application/xml').send(errorXml('InvalidRequest', 'Invalid request', request.url, String(request.id)));
+  });
+
+  const expiry = setInterval(() => {
+    void mp.expire(Date.now() - config.uploadExpiryMs).catch(() => undefined);
+  }, 3600_000);
+  expiry.unref();
+
+  return {
+    app, store, credentials, metrics,
+    async close() {
+      clearInterval(expiry);
+      await app.close();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,107 @@
+// `kiln`: the command line. `kiln server` runs Kiln; `kiln admin` talks to a running server.
+import { parseArgs } from 'node:util';
+import { createServer } from './app';
+import { buildConfig, splitAddress, SETTINGS, DEFAULT_ROOT_USER, DEFAULT_ROOT_PASSWORD } from './config';
+import { adminCall } from './admin-client';
+
+const USAGE = `kiln — S3-compatible object server for AI data pipelines
+
+Usage:
+  kiln server [options]        start the server
+  kiln admin <command>         manage a running server (see kiln admin --help)
+  kiln --help                  this text
+`;
+
+function serverHelp(): string {
+  const rows = SETTINGS.map((s) => `  --${s.flag.padEnd(15)} ${s.env.padEnd(26)} ${s.help}${s.def ? ` (default ${s.def})` : ''}`);
+  return `kiln server — start Kiln
+
+Usage: kiln server [options]
+
+Options (flag, environment variable, meaning):
+${rows.join('\n')}
+  Root credentials come from KILN_ROOT_USER and KILN_ROOT_PASSWORD
+  (defaults ${DEFAULT_ROOT_USER} / ${DEFAULT_ROOT_PASSWORD}: change them for anything but a laptop).
+`;
+}
+
+const ADMIN_HELP = `kiln admin — manage a running Kiln server
+
+Usage:
+  kiln admin status                                  drives, layout, heal queue
+  kiln admin key create --bucket NAME[:read|:readwrite] [--bucket ...] [--access-key AK] [--secret-key SK]
+  kiln admin key list                                access keys and their buckets
+  kiln admin key delete ACCESS_KEY
+  kiln admin heal                                    queue a full heal sweep
+
+Options:
+  --endpoint URL   server URL (default http://KILN_ADDRESS or http://127.0.0.1:9000)
+  Credentials: KILN_ROOT_USER / KILN_ROOT_PASSWORD.
+`;
+
+async function runServer(argv: string[]): Promise<void> {
+  const options = Object.fromEntries(SETTINGS.map((s) => [s.flag, { type: 'string' as const }]));
+  const { values } = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: false });
+  if (values.help) { process.stdout.write(serverHelp()); return; }
+  const config = buildConfig(values as Record<string, string | undefined>);
+  const { host, port } = splitAddress(config.address);
+  const kiln = await createServer(config);
+  await kiln.app.listen({ host, port });
+  const scheme = config.tlsCert ? 'https' : 'http';
+  const usingDefaults = !process.env.KILN_ROOT_USER && !process.env.KILN_ROOT_PASSWORD;
+  process.stdout.write([
+    '',
+    `Kiln is serving S3 on ${scheme}://${host}:${port}`,
+    `  drives:      ${config.drives.join(', ')}  (${kiln.store.set.data} data + ${kiln.store.set.parity} parity, ${config.durable ? 'durable' : 'relaxed durability'})`,
+    `  access key:  ${config.rootUser}`,
+    `  secret key:  ${config.rootPassword}${usingDefaults ? '   (default: set KILN_ROOT_USER / KILN_ROOT_PASSWORD)' : ''}`,
+    `  try:         AWS_ACCESS_KEY_ID=${config.rootUser} AWS_SECRET_ACCESS_KEY=${config.rootPassword} aws --endpoint-url ${scheme}://${host}:${port} s3 ls`,
+    '',
+  ].join('\n'));
+  let stopping = false;
+  const stop = async (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    kiln.app.log.info({ signal: sig }, 'shutting down: finishing requests in flight');
+    try { await kiln.close(); } finally { process.exit(0); }
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+async function runAdmin(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv, allowPositionals: true,
+    options: { endpoint: { type: 'string' }, bucket: { type: 'string', multiple: true }, 'access-key': { type: 'string' }, 'secret-key': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help || positionals.length === 0) { process.stdout.write(ADMIN_HELP); return; }
+  const endpoint = values.endpoint ?? `http://${process.env.KILN_ADDRESS ?? '127.0.0.1:9000'}`;
+  const call = (method: string, path: string, body?: unknown) => adminCall(endpoint, method, path, body);
+  const [cmd, sub, arg] = positionals;
+  let out: unknown;
+  if (cmd === 'status') out = await call('GET', 'status');
+  else if (cmd === 'heal') out = await call('POST', 'heal');
+  else if (cmd === 'key' && sub === 'list') out = await call('GET', 'keys');
+  else if (cmd === 'key' && sub === 'delete' && arg) out = await call('DELETE', `keys/${encodeURIComponent(arg)}`);
+  else if (cmd === 'key' && sub === 'create') {
+    const buckets: Record<string, string> = {};
+    for (const b of values.bucket ?? []) {
+      const [name, access = 'readwrite'] = b.split(':');
+      buckets[name] = access === 'rw' ? 'readwrite' : access === 'ro' ? 'read' : access;
+    }
+    out = await call('POST', 'keys', { buckets, accessKey: values['access-key'], secretKey: values['secret-key'] });
+  } else {
+    process.stderr.write(ADMIN_HELP);
+    process.exitCode = 2;
+    return;
+  }
+  process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [cmd, ...rest] = argv;
+  if (cmd === 'server') return runServer(rest);
+  if (cmd === 'admin') return runAdmin(rest);
+  process.stdout.write(USAGE);
+  if (cmd && cmd !== '--help' && cmd !== '-h' && cmd !== 'help') process.exitCode = 2;
+}

@@ -1,0 +1,107 @@
+// Bucket operations: list, create, head, delete, location, versioning state, ACL view.
+import { createHash } from 'node:crypto';
+import type { Ctx, Reply } from '../context';
+import { header, xmlReply } from '../context';
+import { S3Error } from '../errors';
+import { x, xmlDoc, isoDate, parseXml, text } from '../xml';
+import { readSmallBody } from '../body';
+import { visibleBucket } from '../auth/identity';
+import { isStorageError } from '../../storage';
+
+export function ownerXml(accessKey: string) {
+  return [x('ID', ownerId(accessKey)), x('DisplayName', accessKey || 'anonymous')];
+}
+
+export function ownerId(accessKey: string): string {
+  return createHash('sha256').update(`kiln-owner:${accessKey}`).digest('hex');
+}
+
+export function validateBucketName(name: string): void {
+  const ok = name.length >= 3 && name.length <= 63
+    && /^[a-z0-9][a-z0-9.-]*[a-z0-9]$/.test(name)
+    && !name.includes('..') && !name.includes('.-') && !name.includes('-.')
+    && !/^\d+\.\d+\.\d+\.\d+$/.test(name)
+    && !name.startsWith('xn--') && !name.startsWith('sthree-')
+    && !name.endsWith('-s3alias') && !name.endsWith('--ol-s3');
+  if (!ok) throw new S3Error('InvalidBucketName', undefined, { BucketName: name });
+}
+
+export async function listBuckets(ctx: Ctx): Promise<Reply> {
+  const prefix = ctx.query['prefix'] ?? '';
+  const max = Math.min(Number(ctx.query['max-buckets'] ?? 10000) || 10000, 10000);
+  const after = ctx.query['continuation-token'] ? Buffer.from(ctx.query['continuation-token'], 'base64url').toString('utf8') : '';
+  const all = (await ctx.store.listBuckets()).filter((b) => visibleBucket(ctx.identity, b.name) && b.name.startsWith(prefix) && b.name > after);
+  const page = all.slice(0, max);
+  const more = all.length > page.length;
+  return xmlReply(xmlDoc('ListAllMyBucketsResult', [
+    x('Owner', ownerXml(ctx.identity.accessKey)),
+    x('Buckets', page.map((b) => x('Bucket', [x('Name', b.name), x('CreationDate', isoDate(b.created)), x('BucketRegion', ctx.config.region)]))),
+    more ? x('ContinuationToken', Buffer.from(page[page.length - 1].name).toString('base64url')) : undefined,
+    'prefix' in ctx.query ? x('Prefix', prefix) : undefined,
+  ]));
+}
+
+export async function createBucket(ctx: Ctx): Promise<Reply> {
+  validateBucketName(ctx.bucket);
+  const acl = header(ctx, 'x-amz-acl');
+  if (acl !== undefined && acl !== 'private') throw new S3Error('NotImplemented', `canned ACL ${acl} is not supported yet`);
+  const body = await readSmallBody(ctx, 64 * 1024);
+  if (body.length > 0) {
+    const conf = await parseXml(body, 'CreateBucketConfiguration');
+    const loc = text(conf, 'LocationConstraint');
+    if (loc !== undefined && loc !== '' && loc !== ctx.config.region) {
+      throw new S3Error('InvalidArgument', `The specified location-constraint is not valid for this endpoint (${ctx.config.region})`, { ArgumentName: 'LocationConstraint', ArgumentValue: loc });
+    }
+  }
+  try {
+    await ctx.store.createBucket(ctx.bucket, { owner: ctx.identity.accessKey });
+  } catch (e) {
+    if (isStorageError(e, 'BucketAlreadyExists')) {
+      const b = await ctx.store.getBucket(ctx.bucket);
+      if (b.owner === ctx.identity.accessKey || ctx.identity.root) throw new S3Error('BucketAlreadyOwnedByYou', undefined, { BucketName: ctx.bucket });
+      throw new S3Error('BucketAlreadyExists', undefined, { BucketName: ctx.bucket });
+    }
+    throw e;
+  }
+  return { status: 200, headers: { location: `/${ctx.bucket}` } };
+}
+
+export async function headBucket(ctx: Ctx): Promise<Reply> {
+  await ctx.store.getBucket(ctx.bucket);
+  return { status: 200, headers: { 'x-amz-bucket-region': ctx.config.region } };
+}
+
+export async function deleteBucket(ctx: Ctx): Promise<Reply> {
+  await ctx.store.deleteBucket(ctx.bucket);
+  return { status: 204 };
+}
+
+export async function getLocation(ctx: Ctx): Promise<Reply> {
+  await ctx.store.getBucket(ctx.bucket);
+  // AWS reports us-east-1 as an empty constraint; SDKs map that back to us-east-1.
+  return xmlReply(xmlDoc('LocationConstraint', ctx.config.region === 'us-east-1' ? '' : ctx.config.region));
+}
+
+export async function getVersioning(ctx: Ctx): Promise<Reply> {
+  const b = await ctx.store.getBucket(ctx.bucket);
+  return xmlReply(xmlDoc('VersioningConfiguration', b.versioning ? x('Status', b.versioning) : []));
+}
+
+export async function putVersioning(_ctx: Ctx): Promise<Reply> {
+  // Versioned writes are not built yet: accepting the setting would promise versions we don't keep.
+  throw new S3Error('NotImplemented', 'Bucket versioning is not implemented yet');
+}
+
+/** Kiln has no ACL grants: the owner has FULL_CONTROL, which is what this reports. */
+export async function getAcl(ctx: Ctx): Promise<Reply> {
+  const b = await ctx.store.getBucket(ctx.bucket);
+  if (ctx.key) await ctx.store.headObject(ctx.bucket, ctx.key);
+  const owner = ownerXml(b.owner ?? ctx.identity.accessKey);
+  return xmlReply(xmlDoc('AccessControlPolicy', [
+    x('Owner', owner),
+    x('AccessControlList', x('Grant', [
+      x('Grantee', owner, { 'xmlns:xsi': 'http://www.w3.org/2001/XMLSchema-instance', 'xsi:type': 'CanonicalUser' }),
+      x('Permission', 'FULL_CONTROL'),
+    ])),
+  ]));
+}

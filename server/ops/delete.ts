@@ -1,0 +1,55 @@
+// DeleteObject and DeleteObjects (up to 1000 keys, quiet mode).
+import { createHash } from 'node:crypto';
+import type { Ctx, Reply } from '../context';
+import { header, xmlReply } from '../context';
+import { S3Error } from '../errors';
+import { x, xmlDoc, parseXml, text, children } from '../xml';
+import { readSmallBody } from '../body';
+import { requireBucketKey } from './common';
+
+export async function deleteObject(ctx: Ctx): Promise<Reply> {
+  requireBucketKey(ctx);
+  const v = ctx.query['versionId'];
+  if (v !== undefined && v !== 'null') {
+    await ctx.store.getBucket(ctx.bucket);
+    return { status: 204 }; // no such version: deleting it is a no-op, as on S3
+  }
+  const ifMatch = header(ctx, 'if-match');
+  if (ifMatch !== undefined) {
+    const rec = await ctx.store.headObject(ctx.bucket, ctx.key).catch(() => undefined);
+    if (rec && ifMatch !== '*' && ifMatch.replace(/"/g, '') !== rec.etag) throw new S3Error('PreconditionFailed');
+  }
+  await ctx.store.deleteObject(ctx.bucket, ctx.key);
+  return { status: 204 };
+}
+
+const MAX_DELETE_KEYS = 1000;
+
+export async function deleteObjects(ctx: Ctx): Promise<Reply> {
+  await ctx.store.getBucket(ctx.bucket);
+  const body = await readSmallBody(ctx, 2 * 1024 * 1024);
+  // S3 requires an integrity header on this call; current SDKs send a checksum instead of MD5.
+  const hasIntegrity = header(ctx, 'content-md5') !== undefined || Object.keys(ctx.headers).some((h) => h.startsWith('x-amz-checksum-')) || !!header(ctx, 'x-amz-trailer');
+  if (!hasIntegrity) throw new S3Error('InvalidRequest', 'Missing required header for this request: Content-MD5');
+  if (header(ctx, 'content-md5') !== undefined && createHash('md5').update(body).digest('base64') !== header(ctx, 'content-md5')) throw new S3Error('BadDigest');
+  const doc = await parseXml(body, 'Delete');
+  const objects = children(doc, 'Object');
+  if (objects.length === 0) throw new S3Error('MalformedXML');
+  if (objects.length > MAX_DELETE_KEYS) throw new S3Error('MalformedXML', `at most ${MAX_DELETE_KEYS} keys per request`);
+  const quiet = (text(doc, 'Quiet') ?? '').toLowerCase() === 'true';
+  const deleted: ReturnType<typeof x>[] = [];
+  const errors: ReturnType<typeof x>[] = [];
+  for (const o of objects) {
+    const key = text(o, 'Key');
+    const versionId = text(o, 'VersionId');
+    if (key === undefined) throw new S3Error('MalformedXML');
+    try {
+      if (versionId === undefined || versionId === 'null') await ctx.store.deleteObject(ctx.bucket, key);
+      if (!quiet) deleted.push(x('Deleted', [x('Key', key), versionId !== undefined ? x('VersionId', versionId) : undefined]));
+    } catch (e) {
+      const code = (e as { code?: string }).code ?? 'InternalError';
+      errors.push(x('Error', [x('Key', key), versionId !== undefined ? x('VersionId', versionId) : undefined, x('Code', code), x('Message', (e as Error).message)]));
+    }
+  }
+  return xmlReply(xmlDoc('DeleteResult', [...deleted, ...errors]));
+}

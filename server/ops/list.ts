@@ -1,0 +1,109 @@
+// ListObjects (v1), ListObjectsV2 and ListObjectVersions: thin XML over storage's range scan.
+import type { Ctx, Reply } from '../context';
+import { xmlReply } from '../context';
+import { S3Error } from '../errors';
+import { x, xmlDoc, isoDate, XmlValue } from '../xml';
+import { ownerXml } from './bucket';
+import type { ObjectRecord, ListResult } from '../../storage';
+
+const MAX_KEYS = 1000;
+
+function maxKeys(ctx: Ctx): number {
+  const v = ctx.query['max-keys'];
+  if (v === undefined || v === '') return MAX_KEYS;
+  if (!/^\d+$/.test(v)) throw new S3Error('InvalidArgument', 'Provided max-keys not an integer or within integer range', { ArgumentName: 'max-keys', ArgumentValue: v });
+  return Math.min(Number(v), MAX_KEYS);
+}
+
+function encodingType(ctx: Ctx): ((s: string) => string) {
+  const e = ctx.query['encoding-type'];
+  if (e === undefined) return (s) => s;
+  if (e.toLowerCase() !== 'url') throw new S3Error('InvalidArgument', 'Invalid Encoding Method specified in Request', { ArgumentName: 'encoding-type', ArgumentValue: e });
+  return (s) => encodeURIComponent(s).replace(/%2F/g, '/');
+}
+
+function contents(ctx: Ctx, o: ObjectRecord, enc: (s: string) => string, withOwner: boolean): XmlValue {
+  return x('Contents', [
+    x('Key', enc(o.key)), x('LastModified', isoDate(o.mtime)), x('ETag', `"${o.etag}"`),
+    o.checksums && Object.keys(o.checksums).length ? Object.keys(o.checksums).filter((a) => a !== 'CRC32C' || Object.keys(o.checksums).length === 1).map((a) => x('ChecksumAlgorithm', a)) : undefined,
+    o.checksumType ? x('ChecksumType', o.checksumType) : undefined,
+    x('Size', o.size), x('StorageClass', 'STANDARD'),
+    withOwner ? x('Owner', ownerXml(ctx.identity.accessKey)) : undefined,
+  ]);
+}
+
+async function scan(ctx: Ctx, after: string | undefined): Promise<ListResult & { max: number }> {
+  const max = maxKeys(ctx);
+  const r = await ctx.store.listObjects(ctx.bucket, { prefix: ctx.query['prefix'] ?? '', delimiter: ctx.query['delimiter'] || undefined, after, maxKeys: max });
+  return { ...r, max };
+}
+
+export async function listObjectsV1(ctx: Ctx): Promise<Reply> {
+  const enc = encodingType(ctx);
+  const marker = ctx.query['marker'] ?? '';
+  const r = await scan(ctx, marker || undefined);
+  const delim = ctx.query['delimiter'];
+  return xmlReply(xmlDoc('ListBucketResult', [
+    x('Name', ctx.bucket), x('Prefix', enc(ctx.query['prefix'] ?? '')), x('Marker', enc(marker)), x('MaxKeys', r.max),
+    delim ? x('Delimiter', enc(delim)) : undefined,
+    ctx.query['encoding-type'] ? x('EncodingType', 'url') : undefined,
+    x('IsTruncated', r.isTruncated),
+    r.isTruncated && delim && r.last !== undefined ? x('NextMarker', enc(r.last)) : undefined,
+    r.objects.map((o) => contents(ctx, o, enc, true)),
+    r.commonPrefixes.map((p) => x('CommonPrefixes', x('Prefix', enc(p)))),
+  ]));
+}
+
+export async function listObjectsV2(ctx: Ctx): Promise<Reply> {
+  if (ctx.query['list-type'] !== '2') throw new S3Error('InvalidArgument', 'Invalid List Type', { ArgumentName: 'list-type' });
+  const enc = encodingType(ctx);
+  const token = ctx.query['continuation-token'];
+  let after = ctx.query['start-after'] || undefined;
+  if (token !== undefined) {
+    const decoded = decodeToken(token);
+    if (decoded === undefined) throw new S3Error('InvalidArgument', 'The continuation token provided is incorrect', { ArgumentName: 'continuation-token' });
+    after = decoded;
+  }
+  const r = await scan(ctx, after);
+  const delim = ctx.query['delimiter'];
+  return xmlReply(xmlDoc('ListBucketResult', [
+    x('Name', ctx.bucket), x('Prefix', enc(ctx.query['prefix'] ?? '')),
+    ctx.query['start-after'] ? x('StartAfter', enc(ctx.query['start-after'])) : undefined,
+    token !== undefined ? x('ContinuationToken', token) : undefined,
+    x('KeyCount', r.objects.length + r.commonPrefixes.length), x('MaxKeys', r.max),
+    delim ? x('Delimiter', enc(delim)) : undefined,
+    ctx.query['encoding-type'] ? x('EncodingType', 'url') : undefined,
+    x('IsTruncated', r.isTruncated),
+    r.isTruncated && r.last !== undefined ? x('NextContinuationToken', encodeToken(r.last)) : undefined,
+    r.objects.map((o) => contents(ctx, o, enc, ctx.query['fetch-owner'] === 'true')),
+    r.commonPrefixes.map((p) => x('CommonPrefixes', x('Prefix', enc(p)))),
+  ]));
+}
+
+/** Continuation tokens are opaque to clients: a tagged base64url of the last key returned. */
+export function encodeToken(last: string): string { return Buffer.from(`k1:${last}`, 'utf8').toString('base64url'); }
+export function decodeToken(t: string): string | undefined {
+  const s = Buffer.from(t, 'base64url').toString('utf8');
+  return s.startsWith('k1:') ? s.slice(3) : undefined;
+}
+
+/** Without versioning every object is its own single "null" version. */
+export async function listObjectVersions(ctx: Ctx): Promise<Reply> {
+  const enc = encodingType(ctx);
+  const keyMarker = ctx.query['key-marker'] ?? '';
+  const r = await scan(ctx, keyMarker || undefined);
+  const delim = ctx.query['delimiter'];
+  return xmlReply(xmlDoc('ListVersionsResult', [
+    x('Name', ctx.bucket), x('Prefix', enc(ctx.query['prefix'] ?? '')), x('KeyMarker', enc(keyMarker)),
+    x('VersionIdMarker', ctx.query['version-id-marker'] ?? ''), x('MaxKeys', r.max),
+    delim ? x('Delimiter', enc(delim)) : undefined,
+    ctx.query['encoding-type'] ? x('EncodingType', 'url') : undefined,
+    x('IsTruncated', r.isTruncated),
+    r.isTruncated && r.last !== undefined ? [x('NextKeyMarker', enc(r.last)), x('NextVersionIdMarker', 'null')] : undefined,
+    r.objects.map((o) => x('Version', [
+      x('Key', enc(o.key)), x('VersionId', o.versionId || 'null'), x('IsLatest', true), x('LastModified', isoDate(o.mtime)),
+      x('ETag', `"${o.etag}"`), x('Size', o.size), x('StorageClass', 'STANDARD'), x('Owner', ownerXml(ctx.identity.accessKey)),
+    ])),
+    r.commonPrefixes.map((p) => x('CommonPrefixes', x('Prefix', enc(p)))),
+  ]));
+}

@@ -1,0 +1,207 @@
+// Multipart upload operations. Storage keeps each part as its own shard set and completes an
+// upload by writing one record; these handlers speak the XML and check the S3 rules.
+import { crc32 as zlibCrc32 } from 'node:zlib';
+import type { Ctx, Reply } from '../context';
+import { header, xmlReply } from '../context';
+import { S3Error } from '../errors';
+import { x, xmlDoc, isoDate, parseXml, text, children } from '../xml';
+import { objectBody, readSmallBody } from '../body';
+import { metaFromRequest, parseTagging, requireBucketKey, validateKey } from './common';
+import { ownerXml } from './bucket';
+import { openSource } from './copy';
+import { rejectUnsupportedWriteHeaders } from './put';
+import { parseRange } from './get';
+import { createChecksum, ChecksumAlgorithm, CHECKSUM_ALGORITHMS } from '../checksums';
+import type { StoredPart, UploadRecord } from '../../storage';
+
+const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
+
+function partNumber(ctx: Ctx): number {
+  const v = ctx.query['partNumber'];
+  const n = Number(v);
+  if (v === undefined || !/^\d+$/.test(v) || n < 1 || n > 10000) {
+    throw new S3Error('InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive', { ArgumentName: 'partNumber', ArgumentValue: v ?? '' });
+  }
+  return n;
+}
+
+async function upload(ctx: Ctx): Promise<UploadRecord> {
+  return ctx.mp.get(ctx.bucket, ctx.key, ctx.query['uploadId']);
+}
+
+function partChecksums(p: { checksums?: Record<string, string> }): ReturnType<typeof x>[] {
+  return Object.entries(p.checksums ?? {}).map(([a, v]) => x(`Checksum${a}`, v));
+}
+
+export async function createUpload(ctx: Ctx): Promise<Reply> {
+  requireBucketKey(ctx);
+  validateKey(ctx.key);
+  rejectUnsupportedWriteHeaders(ctx);
+  const m = metaFromRequest(ctx);
+  const algHeader = header(ctx, 'x-amz-checksum-algorithm');
+  const alg = algHeader?.toUpperCase() as ChecksumAlgorithm | undefined;
+  if (alg && !CHECKSUM_ALGORITHMS.includes(alg)) throw new S3Error('InvalidRequest', `Checksum algorithm ${algHeader} is not supported`);
+  const type = header(ctx, 'x-amz-checksum-type')?.toUpperCase();
+  if (type && type !== 'COMPOSITE' && type !== 'FULL_OBJECT') throw new S3Error('InvalidRequest', 'Value for x-amz-checksum-type header is invalid.');
+  if (type === 'FULL_OBJECT' && alg && alg !== 'CRC64NVME' && alg !== 'CRC32' && alg !== 'CRC32C') throw new S3Error('InvalidRequest', `The FULL_OBJECT checksum type cannot be used with the ${alg} checksum algorithm.`);
+  if (type === 'FULL_OBJECT' || alg === 'CRC64NVME') throw new S3Error('NotImplemented', 'full-object multipart checksums are not supported yet; use COMPOSITE');
+  const up = await ctx.mp.create(ctx.bucket, ctx.key, {
+    contentType: m.contentType, headers: m.headers, meta: m.meta, tags: parseTagging(header(ctx, 'x-amz-tagging')),
+    checksumAlgorithm: alg, checksumType: alg ? 'COMPOSITE' : undefined,
+  });
+  return xmlReply(xmlDoc('InitiateMultipartUploadResult', [x('Bucket', ctx.bucket), x('Key', ctx.key), x('UploadId', up.uploadId)]), 200,
+    alg ? { 'x-amz-checksum-algorithm': alg, 'x-amz-checksum-type': 'COMPOSITE' } : {});
+}
+
+export async function uploadPart(ctx: Ctx): Promise<Reply> {
+  requireBucketKey(ctx);
+  const n = partNumber(ctx);
+  const up = await upload(ctx);
+  const plan = objectBody(ctx, MAX_PART_SIZE);
+  const part = await ctx.mp.uploadPart(ctx.bucket, ctx.key, up.uploadId, n, plan.body, { maxSize: MAX_PART_SIZE, beforeCommit: plan.beforeCommit });
+  if (up.checksumAlgorithm && !part.checksums?.[up.checksumAlgorithm]) {
+    // The upload promised per-part checksums of this algorithm; a part without one can't be composed.
+    const sdk = header(ctx, 'x-amz-sdk-checksum-algorithm');
+    if (sdk) throw new S3Error('InvalidRequest', `Checksum Type mismatch occurred, expected checksum Type: ${up.checksumAlgorithm.toLowerCase()}, actual checksum Type: ${sdk.toLowerCase()}`);
+  }
+  const h: Record<string, string> = { etag: `"${part.etag}"` };
+  for (const [a, v] of Object.entries(part.checksums ?? {})) h[`x-amz-checksum-${a.toLowerCase()}`] = v;
+  return { status: 200, headers: h };
+}
+
+export async function uploadPartCopy(ctx: Ctx): Promise<Reply> {
+  requireBucketKey(ctx);
+  const n = partNumber(ctx);
+  const up = await upload(ctx);
+  const rangeHeader = header(ctx, 'x-amz-copy-source-range');
+  const got = await openSource(ctx, (rec) => {
+    if (rangeHeader === undefined) return { start: 0, end: rec.size };
+    const m = /^bytes=(\d+)-(\d+)$/.exec(rangeHeader.trim());
+    if (!m) throw new S3Error('InvalidArgument', 'The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy', { ArgumentName: 'x-amz-copy-source-range' });
+    const r = parseRange(`bytes=${m[1]}-${m[2]}`, rec.size);
+    if (!r || Number(m[2]) >= rec.size) throw new S3Error('InvalidRange', undefined, {}, { 'content-range': `bytes */${rec.size}` });
+    return r;
+  });
+  if (got.end - got.start > MAX_PART_SIZE) { got.stream.destroy(); throw new S3Error('EntityTooLarge'); }
+  let part: StoredPart;
+  try {
+    part = await ctx.mp.uploadPart(ctx.bucket, ctx.key, up.uploadId, n, got.stream, { maxSize: MAX_PART_SIZE });
+  } finally {
+    got.stream.destroy();
+  }
+  return xmlReply(xmlDoc('CopyPartResult', [x('LastModified', isoDate(part.mtime ?? Date.now())), x('ETag', `"${part.etag}"`)]));
+}
+
+/** COMPOSITE checksum: the algorithm over the concatenated binary part checksums, "-N". */
+function composite(alg: ChecksumAlgorithm, parts: StoredPart[]): string | undefined {
+  const raw: Buffer[] = [];
+  for (const p of parts) {
+    const v = p.checksums?.[alg];
+    if (!v) return undefined;
+    raw.push(Buffer.from(v, 'base64'));
+  }
+  const all = Buffer.concat(raw);
+  let digest: string;
+  if (alg === 'CRC32') {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(zlibCrc32(all) >>> 0);
+    digest = b.toString('base64');
+  } else {
+    const c = createChecksum(alg);
+    c.update(all);
+    digest = c.digest();
+  }
+  return `${digest}-${parts.length}`;
+}
+
+export async function completeUpload(ctx: Ctx): Promise<Reply> {
+  requireBucketKey(ctx);
+  const up = await upload(ctx);
+  const body = await readSmallBody(ctx, 4 * 1024 * 1024);
+  const doc = await parseXml(body, 'CompleteMultipartUpload');
+  const partsXml = children(doc, 'Part');
+  if (partsXml.length === 0) throw new S3Error('MalformedXML', 'You must specify at least one part');
+  const wanted = partsXml.map((p) => {
+    const num = Number(text(p, 'PartNumber'));
+    const etag = text(p, 'ETag');
+    if (!Number.isInteger(num) || etag === undefined) throw new S3Error('MalformedXML');
+    const sums: Record<string, string> = {};
+    for (const a of CHECKSUM_ALGORITHMS) {
+      const v = text(p, `Checksum${a}`);
+      if (v !== undefined) sums[a] = v;
+    }
+    return { number: num, etag, sums };
+  });
+  const { parts: stored } = await ctx.mp.listParts(up.uploadId, 0, 10000);
+  const byNumber = new Map(stored.map((p) => [p.number, p]));
+  for (const w of wanted) {
+    const p = byNumber.get(w.number);
+    for (const [a, v] of Object.entries(w.sums)) {
+      if (p && p.checksums?.[a] !== undefined && p.checksums[a] !== v) throw new S3Error('InvalidPart', `checksum of part ${w.number} does not match`);
+    }
+  }
+  const chosen = wanted.map((w) => byNumber.get(w.number)).filter((p): p is StoredPart => !!p);
+  const sum = up.checksumAlgorithm && chosen.length === wanted.length ? composite(up.checksumAlgorithm as ChecksumAlgorithm, chosen) : undefined;
+  const rec = await ctx.mp.complete(ctx.bucket, ctx.key, up.uploadId, wanted.map((w) => ({ number: w.number, etag: w.etag })),
+    { ifNoneMatch: header(ctx, 'if-none-match'), ifMatch: header(ctx, 'if-match') },
+    sum ? { [up.checksumAlgorithm!]: sum } : undefined);
+  const host = header(ctx, 'host') ?? 'localhost';
+  return xmlReply(xmlDoc('CompleteMultipartUploadResult', [
+    x('Location', `http://${host}/${ctx.bucket}/${encodeURI(ctx.key)}`), x('Bucket', ctx.bucket), x('Key', ctx.key), x('ETag', `"${rec.etag}"`),
+    sum ? x(`Checksum${up.checksumAlgorithm}`, sum) : undefined,
+    sum ? x('ChecksumType', 'COMPOSITE') : undefined,
+  ]), 200, rec.versionId !== 'null' ? { 'x-amz-version-id': rec.versionId } : {});
+}
+
+export async function abortUpload(ctx: Ctx): Promise<Reply> {
+  requireBucketKey(ctx);
+  await ctx.mp.abort(ctx.bucket, ctx.key, ctx.query['uploadId']);
+  return { status: 204 };
+}
+
+export async function listParts(ctx: Ctx): Promise<Reply> {
+  requireBucketKey(ctx);
+  const up = await upload(ctx);
+  const markerQ = ctx.query['part-number-marker'] ?? '0';
+  const marker = Number(markerQ);
+  if (!/^\d+$/.test(markerQ)) throw new S3Error('InvalidArgument', 'Invalid part number marker', { ArgumentName: 'part-number-marker' });
+  const maxQ = ctx.query['max-parts'] ?? '1000';
+  if (!/^\d+$/.test(maxQ)) throw new S3Error('InvalidArgument', 'Invalid max-parts', { ArgumentName: 'max-parts' });
+  const max = Math.min(Number(maxQ), 1000);
+  const { parts, truncated } = await ctx.mp.listParts(up.uploadId, marker, max);
+  const owner = ownerXml(ctx.identity.accessKey);
+  return xmlReply(xmlDoc('ListPartsResult', [
+    x('Bucket', ctx.bucket), x('Key', ctx.key), x('UploadId', up.uploadId),
+    x('Initiator', owner), x('Owner', owner), x('StorageClass', 'STANDARD'),
+    x('PartNumberMarker', marker), x('NextPartNumberMarker', parts.length ? parts[parts.length - 1].number : marker),
+    x('MaxParts', max), x('IsTruncated', truncated),
+    up.checksumAlgorithm ? [x('ChecksumAlgorithm', up.checksumAlgorithm), x('ChecksumType', up.checksumType ?? 'COMPOSITE')] : undefined,
+    parts.map((p) => x('Part', [x('PartNumber', p.number), x('LastModified', isoDate(p.mtime ?? up.initiated)), x('ETag', `"${p.etag}"`), x('Size', p.size), ...partChecksums(p)])),
+  ]));
+}
+
+export async function listUploads(ctx: Ctx): Promise<Reply> {
+  const maxQ = ctx.query['max-uploads'] ?? '1000';
+  if (!/^\d+$/.test(maxQ)) throw new S3Error('InvalidArgument', 'Invalid max-uploads', { ArgumentName: 'max-uploads' });
+  const max = Math.min(Number(maxQ), 1000);
+  const keyMarker = ctx.query['key-marker'] ?? '';
+  const uploadIdMarker = ctx.query['upload-id-marker'] ?? '';
+  const r = await ctx.mp.listUploads(ctx.bucket, {
+    prefix: ctx.query['prefix'], delimiter: ctx.query['delimiter'] || undefined, keyMarker: keyMarker || undefined,
+    uploadIdMarker: uploadIdMarker || undefined, max,
+  });
+  const owner = ownerXml(ctx.identity.accessKey);
+  const last = r.uploads[r.uploads.length - 1];
+  return xmlReply(xmlDoc('ListMultipartUploadsResult', [
+    x('Bucket', ctx.bucket), x('KeyMarker', keyMarker), x('UploadIdMarker', uploadIdMarker),
+    x('NextKeyMarker', last ? last.key : ''), x('NextUploadIdMarker', last ? last.uploadId : ''),
+    ctx.query['prefix'] !== undefined ? x('Prefix', ctx.query['prefix']) : undefined,
+    ctx.query['delimiter'] ? x('Delimiter', ctx.query['delimiter']) : undefined,
+    x('MaxUploads', max), x('IsTruncated', r.truncated),
+    r.uploads.map((u) => x('Upload', [
+      x('Key', u.key), x('UploadId', u.uploadId), x('Initiator', owner), x('Owner', owner), x('StorageClass', 'STANDARD'),
+      x('Initiated', isoDate(u.initiated)), u.checksumAlgorithm ? x('ChecksumAlgorithm', u.checksumAlgorithm) : undefined,
+    ])),
+    r.commonPrefixes.map((p) => x('CommonPrefixes', x('Prefix', p))),
+  ]));
+}

@@ -1,0 +1,161 @@
+// POST object: browser form uploads authorised by a signed policy document (SigV4 POST).
+// The policy's conditions bound every form field and the content length; the file is
+// streamed into storage only after the fields before it have been checked.
+import type { Ctx, Reply } from '../context';
+import { xmlReply } from '../context';
+import { S3Error } from '../errors';
+import { x, xmlDoc } from '../xml';
+import { hmac, signingKeyFor, signaturesEqual, parseAmzDate } from '../auth/sigv4';
+import { allowed } from '../auth/identity';
+import { validateKey, STANDARD_HEADERS, MAX_USER_META, parseTagging } from './common';
+import { validateBucketName } from './bucket';
+
+type Condition = { op: 'eq' | 'starts-with'; field: string; value: string } | { op: 'range'; min: number; max: number };
+
+function parsePolicy(b64: string): { expiration: number; conditions: Condition[] } {
+  let doc: { expiration?: string; conditions?: unknown[] };
+  try {
+    doc = JSON.parse(Buffer.from(b64, 'base64').toString('utf8'));
+  } catch {
+    throw new S3Error('InvalidPolicyDocument', 'Invalid Policy: Invalid JSON.');
+  }
+  const expiration = Date.parse(doc.expiration ?? '');
+  if (Number.isNaN(expiration)) throw new S3Error('InvalidPolicyDocument', 'Invalid Policy: Policy missing expiration.');
+  if (!Array.isArray(doc.conditions)) throw new S3Error('InvalidPolicyDocument', 'Invalid Policy: Policy missing conditions.');
+  const conditions: Condition[] = [];
+  for (const c of doc.conditions) {
+    if (Array.isArray(c)) {
+      const [op, a, b] = c as [string, unknown, unknown];
+      if (String(op).toLowerCase() === 'content-length-range') {
+        const min = Number(a), max = Number(b);
+        if (!Number.isFinite(min) || !Number.isFinite(max)) throw new S3Error('InvalidPolicyDocument', 'Invalid Policy: Invalid content-length-range.');
+        conditions.push({ op: 'range', min, max });
+        continue;
+      }
+      const o = String(op).toLowerCase();
+      if ((o !== 'eq' && o !== 'starts-with') || typeof a !== 'string' || !a.startsWith('$') || typeof b !== 'string') {
+        throw new S3Error('InvalidPolicyDocument', `Invalid Policy: Invalid condition ${JSON.stringify(c)}.`);
+      }
+      conditions.push({ op: o, field: a.slice(1).toLowerCase(), value: b });
+    } else if (c && typeof c === 'object') {
+      const entries = Object.entries(c as Record<string, unknown>);
+      if (entries.length !== 1 || typeof entries[0][1] !== 'string') throw new S3Error('InvalidPolicyDocument', 'Invalid Policy: Invalid simple condition.');
+      conditions.push({ op: 'eq', field: entries[0][0].toLowerCase(), value: entries[0][1] as string });
+    } else {
+      throw new S3Error('InvalidPolicyDocument', 'Invalid Policy: Invalid condition.');
+    }
+  }
+  return { expiration, conditions };
+}
+
+const EXEMPT = new Set(['x-amz-signature', 'file', 'policy']);
+
+function checkConditions(conds: Condition[], fields: Record<string, string>): void {
+  const covered = new Set<string>();
+  for (const c of conds) {
+    if (c.op === 'range') continue;
+    covered.add(c.field);
+    const v = fields[c.field] ?? '';
+    const ok = c.op === 'eq' ? v === c.value : v.startsWith(c.value);
+    if (!ok) throw new S3Error('AccessDenied', `Invalid according to Policy: Policy Condition failed: ["${c.op}", "$${c.field}", "${c.value}"]`);
+  }
+  for (const f of Object.keys(fields)) {
+    if (EXEMPT.has(f) || f.startsWith('x-ignore-')) continue;
+    if (!covered.has(f)) throw new S3Error('AccessDenied', `Invalid according to Policy: Extra input fields: ${f}`);
+  }
+}
+
+export async function postObject(ctx: Ctx): Promise<Reply> {
+  validateBucketName(ctx.bucket);
+  await ctx.store.getBucket(ctx.bucket);
+  const fields: Record<string, string> = { bucket: ctx.bucket };
+  let result: Reply | undefined;
+  let sawFile = false;
+  for await (const part of ctx.request.parts()) {
+    if (part.type === 'field') {
+      if (sawFile) continue; // S3 ignores fields after the file
+      const name = part.fieldname.toLowerCase();
+      if (name in fields && name !== 'bucket') throw new S3Error('InvalidArgument', `POST requires exactly one ${name} field`);
+      fields[name] = String(part.value);
+      continue;
+    }
+    if (sawFile) { part.file.resume(); continue; }
+    sawFile = true;
+    result = await storeFile(ctx, fields, part.filename, part.mimetype, part.file);
+  }
+  if (!sawFile || !result) throw new S3Error('InvalidArgument', 'POST requires exactly one file upload per request.', { ArgumentName: 'file' });
+  return result;
+}
+
+async function storeFile(ctx: Ctx, fields: Record<string, string>, filename: string, mimetype: string, file: NodeJS.ReadableStream): Promise<Reply> {
+  let range: { min: number; max: number } | undefined;
+  let accessKey = '';
+  if (fields['policy'] !== undefined) {
+    if ((fields['x-amz-algorithm'] ?? '') !== 'AWS4-HMAC-SHA256') throw new S3Error('InvalidArgument', 'Only AWS4-HMAC-SHA256 POST policies are supported', { ArgumentName: 'x-amz-algorithm' });
+    const cred = (fields['x-amz-credential'] ?? '').split('/');
+    if (cred.length !== 5 || cred[4] !== 'aws4_request') throw new S3Error('InvalidArgument', 'Invalid x-amz-credential', { ArgumentName: 'x-amz-credential' });
+    accessKey = cred[0];
+    const secret = await ctx.identitySecret(accessKey);
+    if (secret === undefined) throw new S3Error('InvalidAccessKeyId');
+    const date = parseAmzDate(fields['x-amz-date'] ?? '');
+    if (!date) throw new S3Error('InvalidArgument', 'Invalid x-amz-date', { ArgumentName: 'x-amz-date' });
+    const expected = hmac(signingKeyFor(secret, cred[1], cred[2], cred[3]), fields['policy']).toString('hex');
+    if (!signaturesEqual(expected, fields['x-amz-signature'] ?? '')) throw new S3Error('SignatureDoesNotMatch');
+    const policy = parsePolicy(fields['policy']);
+    if (policy.expiration < Date.now()) throw new S3Error('AccessDenied', 'Invalid according to Policy: Policy expired.');
+    const rawKey = fields['key'] ?? '';
+    checkConditions(policy.conditions, fields);
+    range = policy.conditions.find((c): c is { op: 'range'; min: number; max: number } => c.op === 'range');
+    fields['key'] = rawKey;
+    const who = await ctx.identityFor(accessKey);
+    if (!allowed(who, 'write', ctx.bucket)) throw new S3Error('AccessDenied');
+  } else {
+    throw new S3Error('AccessDenied', 'Anonymous POST uploads need a public-write bucket, which Kiln does not offer');
+  }
+  if (fields['key'] === undefined || fields['key'] === '') throw new S3Error('InvalidArgument', 'Bucket POST must contain a field named \'key\'.', { ArgumentName: 'key' });
+  const key = fields['key'].replace(/\$\{filename\}/g, filename);
+  validateKey(key);
+  const headers: Record<string, string> = {};
+  for (const h of STANDARD_HEADERS) if (fields[h] !== undefined) headers[h] = fields[h];
+  const meta: Record<string, string> = {};
+  let metaSize = 0;
+  for (const [k, v] of Object.entries(fields)) {
+    if (!k.startsWith('x-amz-meta-')) continue;
+    meta[k.slice(11)] = v;
+    metaSize += k.length - 11 + v.length;
+  }
+  if (metaSize > MAX_USER_META) throw new S3Error('MetadataTooLarge');
+  const max = Math.min(range?.max ?? ctx.config.maxObjectSize, ctx.config.maxObjectSize);
+  const rec = await ctx.store.putObject(ctx.bucket, key, file as AsyncIterable<Buffer>, {
+    contentType: fields['content-type'] ?? (mimetype || undefined), headers, meta, maxSize: max,
+    tags: fields['tagging'] !== undefined ? parseTagging(tagsFromXml(fields['tagging'])) : undefined,
+    beforeCommit: (d) => {
+      if ((file as unknown as { truncated?: boolean }).truncated) throw new S3Error('EntityTooLarge', 'Your proposed upload exceeds the maximum allowed size');
+      if (range && d.size < range.min) throw new S3Error('EntityTooSmall', 'Your proposed upload is smaller than the minimum allowed size');
+      if (range && d.size > range.max) throw new S3Error('EntityTooLarge', 'Your proposed upload exceeds the maximum allowed size');
+    },
+  });
+  const etag = `"${rec.etag}"`;
+  const location = `/${ctx.bucket}/${encodeURIComponent(key)}`;
+  const redirect = fields['success_action_redirect'] ?? fields['redirect'];
+  if (redirect) {
+    try {
+      const u = new URL(redirect);
+      u.searchParams.set('bucket', ctx.bucket);
+      u.searchParams.set('key', key);
+      u.searchParams.set('etag', etag);
+      return { status: 303, headers: { location: u.toString(), etag } };
+    } catch { /* an invalid redirect falls back to the status rule, as on S3 */ }
+  }
+  const status = fields['success_action_status'];
+  if (status === '201') {
+    return xmlReply(xmlDoc('PostResponse', [x('Location', location), x('Bucket', ctx.bucket), x('Key', key), x('ETag', etag)], false), 201, { etag, location });
+  }
+  return { status: status === '200' ? 200 : 204, headers: { etag, location } };
+}
+
+/** The tagging form field is a Tagging XML document; turn it into query-string form. */
+function tagsFromXml(v: string): string {
+  const pairs = [...v.matchAll(/<Tag>\s*<Key>([^<]*)<\/Key>\s*<Value>([^<]*)<\/Value>\s*<\/Tag>/g)];
+  return pairs.map((m) => `${encodeURIComponent(m[1])}=${encodeURIComponent(m[2])}`).join('&');
+}

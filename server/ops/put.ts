@@ -1,0 +1,51 @@
+// PutObject: stream the decoded payload into storage/, verify, commit, answer with the ETag.
+import type { Ctx, Reply } from '../context';
+import { header } from '../context';
+import { S3Error } from '../errors';
+import { objectBody } from '../body';
+import { metaFromRequest, parseTagging, requireBucketKey, validateKey } from './common';
+import type { ObjectRecord } from '../../storage';
+
+export function checksumReplyHeaders(rec: Pick<ObjectRecord, 'checksums' | 'checksumType'>, explicitOnly = true): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [alg, v] of Object.entries(rec.checksums ?? {})) {
+    if (explicitOnly && alg === 'CRC32C' && Object.keys(rec.checksums).length > 1) continue;
+    out[`x-amz-checksum-${alg.toLowerCase()}`] = v;
+  }
+  if (rec.checksumType && Object.keys(out).length) out['x-amz-checksum-type'] = rec.checksumType;
+  return out;
+}
+
+export function rejectUnsupportedWriteHeaders(ctx: Ctx): void {
+  const acl = header(ctx, 'x-amz-acl');
+  if (acl !== undefined && acl !== 'private' && acl !== 'bucket-owner-full-control') {
+    throw new S3Error('NotImplemented', `canned ACL ${acl} is not supported yet`);
+  }
+  for (const h of ['x-amz-server-side-encryption', 'x-amz-server-side-encryption-customer-algorithm', 'x-amz-object-lock-mode', 'x-amz-object-lock-legal-hold', 'x-amz-grant-read', 'x-amz-grant-full-control', 'x-amz-grant-write-acp', 'x-amz-grant-read-acp']) {
+    if (header(ctx, h) !== undefined) throw new S3Error('NotImplemented', `${h} is not supported yet`);
+  }
+  const sc = header(ctx, 'x-amz-storage-class');
+  if (sc !== undefined && !['STANDARD', 'EXPRESS_ONEZONE', 'REDUCED_REDUNDANCY'].includes(sc)) throw new S3Error('InvalidStorageClass');
+}
+
+export async function putObject(ctx: Ctx): Promise<Reply> {
+  requireBucketKey(ctx);
+  validateKey(ctx.key);
+  rejectUnsupportedWriteHeaders(ctx);
+  if (header(ctx, 'x-amz-write-offset-bytes') !== undefined) throw new S3Error('NotImplemented', 'append (x-amz-write-offset-bytes) is not supported yet');
+  const m = metaFromRequest(ctx);
+  const tags = parseTagging(header(ctx, 'x-amz-tagging'));
+  await ctx.store.getBucket(ctx.bucket); // NoSuchBucket before reading a body
+  const plan = objectBody(ctx, ctx.config.maxObjectSize);
+  const rec = await ctx.store.putObject(ctx.bucket, ctx.key, plan.body, {
+    contentType: m.contentType, headers: m.headers, meta: m.meta, tags,
+    maxSize: ctx.config.maxObjectSize,
+    ifNoneMatch: header(ctx, 'if-none-match'),
+    ifMatch: header(ctx, 'if-match'),
+    beforeCommit: plan.beforeCommit,
+  });
+  return {
+    status: 200,
+    headers: { etag: `"${rec.etag}"`, ...checksumReplyHeaders(rec), ...(rec.versionId !== 'null' ? { 'x-amz-version-id': rec.versionId } : {}) },
+  };
+}

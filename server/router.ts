@@ -1,0 +1,107 @@
+// THE routing table. One row per S3 operation: (method, level, sub-resource, copy-source) →
+// operation name, required permission and handler. The first matching row wins, so rows with
+// a sub-resource come before the plain ones. A request that matches no row, or names a
+// sub-resource Kiln does not serve, gets 501 NotImplemented in S3 error XML.
+import type { Handler } from './context';
+import * as bucket from './ops/bucket';
+import * as get from './ops/get';
+import * as put from './ops/put';
+import * as copy from './ops/copy';
+import * as del from './ops/delete';
+import * as list from './ops/list';
+import * as multipart from './ops/multipart';
+import * as tagging from './ops/tagging';
+import * as attributes from './ops/attributes';
+import * as postObject from './ops/post-object';
+
+export type Level = 'service' | 'bucket' | 'object';
+export type Permission = 'read' | 'write' | 'owner';
+
+export interface Route {
+  method: string;
+  level: Level;
+  /** Query parameter that selects the sub-resource (e.g. 'uploads'); absent = plain. */
+  sub?: string;
+  /** Requires (true) or forbids (false) the x-amz-copy-source header. */
+  copy?: boolean;
+  /** Requires a multipart/form-data body (browser POST upload). */
+  form?: boolean;
+  op: string;
+  perm: Permission;
+  handler: Handler;
+}
+
+const R = (method: string, level: Level, op: string, perm: Permission, handler: Handler, extra: Partial<Route> = {}): Route =>
+  ({ method, level, op, perm, handler, ...extra });
+
+export const ROUTES: Route[] = [
+  R('GET', 'service', 'ListBuckets', 'read', bucket.listBuckets),
+
+  R('PUT', 'bucket', 'PutBucketTagging', 'owner', tagging.putBucketTagging, { sub: 'tagging' }),
+  R('PUT', 'bucket', 'PutBucketVersioning', 'owner', bucket.putVersioning, { sub: 'versioning' }),
+  R('PUT', 'bucket', 'CreateBucket', 'owner', bucket.createBucket),
+  R('GET', 'bucket', 'GetBucketLocation', 'read', bucket.getLocation, { sub: 'location' }),
+  R('GET', 'bucket', 'GetBucketVersioning', 'read', bucket.getVersioning, { sub: 'versioning' }),
+  R('GET', 'bucket', 'GetBucketTagging', 'read', tagging.getBucketTagging, { sub: 'tagging' }),
+  R('GET', 'bucket', 'GetBucketAcl', 'read', bucket.getAcl, { sub: 'acl' }),
+  R('GET', 'bucket', 'ListMultipartUploads', 'read', multipart.listUploads, { sub: 'uploads' }),
+  R('GET', 'bucket', 'ListObjectVersions', 'read', list.listObjectVersions, { sub: 'versions' }),
+  R('GET', 'bucket', 'ListObjectsV2', 'read', list.listObjectsV2, { sub: 'list-type' }),
+  R('GET', 'bucket', 'ListObjects', 'read', list.listObjectsV1),
+  R('HEAD', 'bucket', 'HeadBucket', 'read', bucket.headBucket),
+  R('DELETE', 'bucket', 'DeleteBucketTagging', 'owner', tagging.deleteBucketTagging, { sub: 'tagging' }),
+  R('DELETE', 'bucket', 'DeleteBucket', 'owner', bucket.deleteBucket),
+  R('POST', 'bucket', 'DeleteObjects', 'write', del.deleteObjects, { sub: 'delete' }),
+  R('POST', 'bucket', 'PostObject', 'write', postObject.postObject, { form: true }),
+
+  R('PUT', 'object', 'UploadPartCopy', 'write', multipart.uploadPartCopy, { sub: 'uploadId', copy: true }),
+  R('PUT', 'object', 'UploadPart', 'write', multipart.uploadPart, { sub: 'uploadId' }),
+  R('PUT', 'object', 'PutObjectTagging', 'write', tagging.putObjectTagging, { sub: 'tagging' }),
+  R('PUT', 'object', 'CopyObject', 'write', copy.copyObject, { copy: true }),
+  R('PUT', 'object', 'PutObject', 'write', put.putObject),
+  R('GET', 'object', 'ListParts', 'read', multipart.listParts, { sub: 'uploadId' }),
+  R('GET', 'object', 'GetObjectTagging', 'read', tagging.getObjectTagging, { sub: 'tagging' }),
+  R('GET', 'object', 'GetObjectAttributes', 'read', attributes.getObjectAttributes, { sub: 'attributes' }),
+  R('GET', 'object', 'GetObjectAcl', 'read', bucket.getAcl, { sub: 'acl' }),
+  R('GET', 'object', 'GetObject', 'read', get.getObject),
+  R('HEAD', 'object', 'HeadObject', 'read', get.headObject),
+  R('DELETE', 'object', 'AbortMultipartUpload', 'write', multipart.abortUpload, { sub: 'uploadId' }),
+  R('DELETE', 'object', 'DeleteObjectTagging', 'write', tagging.deleteObjectTagging, { sub: 'tagging' }),
+  R('DELETE', 'object', 'DeleteObject', 'write', del.deleteObject),
+  R('POST', 'object', 'CreateMultipartUpload', 'write', multipart.createUpload, { sub: 'uploads' }),
+  R('POST', 'object', 'CompleteMultipartUpload', 'write', multipart.completeUpload, { sub: 'uploadId' }),
+];
+
+/**
+ * Query keys that name an S3 sub-resource. A request carrying one that no row above serves
+ * (e.g. ?policy, ?website, ?select) is NotImplemented rather than silently treated as plain.
+ */
+export const SUB_RESOURCES = new Set([
+  'accelerate', 'acl', 'analytics', 'attributes', 'cors', 'delete', 'encryption', 'intelligent-tiering', 'inventory',
+  'legal-hold', 'lifecycle', 'location', 'logging', 'metrics', 'notification', 'object-lock', 'ownershipControls',
+  'policy', 'policyStatus', 'publicAccessBlock', 'replication', 'requestPayment', 'restore', 'retention', 'select',
+  'session', 'tagging', 'torrent', 'uploadId', 'uploads', 'versioning', 'versions', 'website', 'renameObject',
+]);
+
+export interface RouteInput { method: string; level: Level; query: Record<string, string>; hasCopySource: boolean; isForm: boolean }
+
+export function route(r: RouteInput): Route | { op: 'NotImplemented'; sub: string } {
+  const method = r.method === 'HEAD' && r.level !== 'bucket' && r.level !== 'object' ? 'GET' : r.method;
+  for (const row of ROUTES) {
+    if (row.method !== method || row.level !== r.level) continue;
+    if (row.sub !== undefined && !(row.sub in r.query)) continue;
+    if (row.copy !== undefined && row.copy !== r.hasCopySource) continue;
+    if (row.form && !r.isForm) continue;
+    if (row.sub === undefined) {
+      const unserved = Object.keys(r.query).find((q) => SUB_RESOURCES.has(q) && !servedHere(method, r.level, q));
+      if (unserved) return { op: 'NotImplemented', sub: unserved };
+    }
+    return row;
+  }
+  const sub = Object.keys(r.query).find((q) => SUB_RESOURCES.has(q)) ?? '';
+  return { op: 'NotImplemented', sub };
+}
+
+function servedHere(method: string, level: Level, sub: string): boolean {
+  return ROUTES.some((row) => row.method === method && row.level === level && row.sub === sub);
+}
