@@ -6,3 +6,4 @@ export { ListOptions, ListResult } from './list';
 export { ObjectRecord, BucketRecord, UploadRecord, PartRecord } from './records';
 export { Drive } from './drive';
 export * as limits from './constants';
+export { KvArea } from './kv';

@@ -96,12 +96,12 @@ export class Multipart {
   }
 
   async complete(bucket: string, objectKey: string, uploadId: string, wanted: CompletePart[],
-    cond: Pick<PutOptions, 'ifMatch' | 'ifNoneMatch'> = {}): Promise<ObjectRecord> {
-    return this.store.locks.run(`upload\0${uploadId}`, () => this.completeLocked(bucket, objectKey, uploadId, wanted, cond));
+    cond: Pick<PutOptions, 'ifMatch' | 'ifNoneMatch'> = {}, checksums?: Record<string, string>): Promise<ObjectRecord> {
+    return this.store.locks.run(`upload\0${uploadId}`, () => this.completeLocked(bucket, objectKey, uploadId, wanted, cond, checksums));
   }
 
   private async completeLocked(bucket: string, objectKey: string, uploadId: string, wanted: CompletePart[],
-    cond: Pick<PutOptions, 'ifMatch' | 'ifNoneMatch'>): Promise<ObjectRecord> {
+    cond: Pick<PutOptions, 'ifMatch' | 'ifNoneMatch'>, checksums?: Record<string, string>): Promise<ObjectRecord> {
     const up = await this.get(bucket, objectKey, uploadId);
     if (wanted.length === 0) throw new StorageError('InvalidArgument', 'You must specify at least one part');
     const have = new Map((await this.allParts(uploadId)).map((p) => [p.number, p]));
@@ -126,7 +126,7 @@ export class Multipart {
     const rec: ObjectRecord = {
       bucket, key: objectKey, size, etag: `${md5.digest('hex')}-${chosen.length}`, mtime: Date.now(), versionId: 'null',
       contentType: up.contentType, headers: up.headers, meta: up.meta, tags: up.tags,
-      checksums: { CRC32C: `${crcBase64(crc(crcs))}-${chosen.length}` }, checksumType: 'COMPOSITE',
+      checksums: { CRC32C: `${crcBase64(crc(crcs))}-${chosen.length}`, ...(checksums ?? {}) }, checksumType: 'COMPOSITE',
       ec: up.ec, parts: chosen.map(({ ec: _ec, ...p }) => p), multipart: true,
     };
     const used = new Set(chosen.map((p) => p.number));

@@ -166,7 +166,7 @@ export class ObjectStore {
     const rec: ObjectRecord = {
       bucket, key: objectKey, size: part.size, etag: part.etag, mtime: now, versionId: 'null',
       contentType: opts.contentType, headers: opts.headers ?? {}, meta: opts.meta ?? {}, tags: opts.tags,
-      checksums: { CRC32C: crcBase64(part.crc32c), ...(part.checksums ?? {}) }, checksumType: 'FULL_OBJECT',
+      checksums: { CRC32C: crcBase64(part.crc32c), ...(opts.checksums ?? {}), ...(part.checksums ?? {}) }, checksumType: 'FULL_OBJECT',
       ec, parts: [part], multipart: false,
     };
     try {
@@ -254,12 +254,14 @@ export class ObjectStore {
    * Read [start, end) of an object (end exclusive; defaults to the whole object). The data
    * dirs read stay pinned until the stream finishes or is destroyed.
    */
-  async getObject(bucket: string, objectKey: string, range?: { start: number; end: number }, expect?: (r: ObjectRecord) => void): Promise<GetResult> {
+  async getObject(bucket: string, objectKey: string,
+    rangeOf?: { start: number; end: number } | ((r: ObjectRecord) => { start: number; end: number } | undefined)): Promise<GetResult> {
     const lockKey = `${bucket}\0${objectKey}`;
     const release = this.pins.acquire(lockKey);
     try {
       const record = await this.headObject(bucket, objectKey);
-      expect?.(record);
+      // The range may depend on the record (part numbers, preconditions): decided under the pin.
+      const range = typeof rangeOf === 'function' ? rangeOf(record) : rangeOf;
       const start = range?.start ?? 0;
       const end = range?.end ?? record.size;
       if (start < 0 || end > record.size || start > end) throw new StorageError('InvalidRange');
