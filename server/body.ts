@@ -108,6 +108,8 @@ export function objectBody(ctx: Ctx, maxSize: number): BodyPlan {
 
 /** Read a small request body (XML documents) whole, with a bound, verifying what the auth mode promises. */
 export async function readSmallBody(ctx: Ctx, max: number): Promise<Buffer> {
+  // A request with neither Content-Length nor Transfer-Encoding has no body (RFC 9112 §6.3).
+  if (header(ctx, 'content-length') === undefined && header(ctx, 'transfer-encoding') === undefined) return Buffer.alloc(0);
   const plan = objectBody(ctx, max);
   const parts: Buffer[] = [];
   let n = 0;

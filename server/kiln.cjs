@@ -2,6 +2,9 @@
 // The `kiln` command. The TypeScript sources are compiled to dist/ by `npm ci` (prepare script).
 'use strict';
 const path = require('node:path');
+// Reed-Solomon, fs and fsync all run on libuv's pool; its default of 4 threads would queue
+// shard writes of concurrent requests behind each other. Must be set before first use.
+if (!process.env.UV_THREADPOOL_SIZE) process.env.UV_THREADPOOL_SIZE = '16';
 let cli;
 try {
   cli = require(path.join(__dirname, '..', 'dist', 'server', 'cli.js'));
