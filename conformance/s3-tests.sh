@@ -12,7 +12,12 @@ shift
 
 work=$(mktemp -d)
 port=${KILN_S3TESTS_PORT:-9309}
-cleanup() { [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null; wait "${pid:-}" 2>/dev/null; rm -rf "$work"; }
+cleanup() {
+  [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null; wait "${pid:-}" 2>/dev/null
+  # KILN_S3TESTS_LOGS=DIR keeps pytest's and Kiln's logs for a look at the failures.
+  [ -n "${KILN_S3TESTS_LOGS:-}" ] && mkdir -p "$KILN_S3TESTS_LOGS" && cp "$work"/*.log "$work"/junit.xml "$KILN_S3TESTS_LOGS"/ 2>/dev/null
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 main_key=S3TESTSMAIN000000001

@@ -120,8 +120,20 @@ function header(input: AuthInput, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
+/**
+ * Node hands header values over as latin1 strings; clients sign the UTF-8 text they sent. Decode
+ * the bytes as UTF-8 when they are valid UTF-8, else keep the latin1 reading (a client that sent
+ * latin1 bytes signed those characters).
+ */
+export function headerText(v: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (!/[^\x00-\x7f]/.test(v)) return v;
+  const u = Buffer.from(v, 'latin1').toString('utf8');
+  return u.includes('\uFFFD') ? v : u;
+}
+
 export function canonicalHeaders(input: AuthInput, signed: string[]): string {
-  return signed.map((h) => `${h}:${headerValues(input, h).map((v) => v.trim().replace(/\s+/g, ' ')).join(',')}\n`).join('');
+  return signed.map((h) => `${h}:${headerValues(input, h).map((v) => headerText(v).trim().replace(/\s+/g, ' ')).join(',')}\n`).join('');
 }
 
 export function sha256Hex(data: string | Buffer): string {
@@ -267,9 +279,9 @@ function parsePresignedAuth(input: AuthInput, query: Array<[string, string]>, no
   const d = parseAmzDate(amzDate);
   if (!d) throw bad("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"");
   const expiresRaw = one('X-Amz-Expires');
-  if (!/^\d{1,9}$/.test(expiresRaw)) throw bad('X-Amz-Expires should be a number');
+  if (!/^-?\d{1,9}$/.test(expiresRaw)) throw bad('X-Amz-Expires should be a number');
   const expires = Number(expiresRaw);
-  if (expires > MAX_PRESIGN_EXPIRES) throw bad('X-Amz-Expires must be less than a week (in seconds) that is 604800');
+  if (expires > MAX_PRESIGN_EXPIRES) fail('AccessDenied', 'X-Amz-Expires must be less than a week (in seconds) that is 604800');
   if (params.date !== amzDate.slice(0, 8)) throw bad(`Invalid credential date "${params.date}". This date is not the same as X-Amz-Date: "${amzDate.slice(0, 8)}".`);
   // A signer's clock may run a little ahead, so "not yet valid" allows the same skew as header auth.
   if (d.getTime() - now.getTime() > MAX_SKEW_MS) fail('AccessDenied', 'Request is not valid yet');

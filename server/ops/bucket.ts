@@ -58,7 +58,11 @@ export async function createBucket(ctx: Ctx): Promise<Reply> {
   } catch (e) {
     if (isStorageError(e, 'BucketAlreadyExists')) {
       const b = await ctx.store.getBucket(ctx.bucket);
-      if (b.owner === ctx.identity.accessKey || ctx.identity.root) throw new S3Error('BucketAlreadyOwnedByYou', undefined, { BucketName: ctx.bucket });
+      if (b.owner === ctx.identity.accessKey || ctx.identity.root) {
+        // AWS: us-east-1 answers 200 to the owner re-creating a bucket; every other region says 409.
+        if (ctx.config.region === 'us-east-1') return { status: 200, headers: { location: `/${ctx.bucket}` } };
+        throw new S3Error('BucketAlreadyOwnedByYou', undefined, { BucketName: ctx.bucket });
+      }
       throw new S3Error('BucketAlreadyExists', undefined, { BucketName: ctx.bucket });
     }
     throw e;
@@ -72,6 +76,14 @@ export async function headBucket(ctx: Ctx): Promise<Reply> {
 }
 
 export async function deleteBucket(ctx: Ctx): Promise<Reply> {
+  // As on S3, incomplete multipart uploads do not keep a bucket alive: they are aborted.
+  const probe = await ctx.store.listObjects(ctx.bucket, { maxKeys: 1 });
+  if (probe.objects.length > 0) throw new S3Error('BucketNotEmpty', undefined, { BucketName: ctx.bucket });
+  for (let round = 0; round < 100; round++) {
+    const { uploads } = await ctx.mp.listUploads(ctx.bucket, { max: 1000 });
+    if (uploads.length === 0) break;
+    for (const u of uploads) await ctx.mp.abort(ctx.bucket, u.key, u.uploadId).catch(() => undefined);
+  }
   await ctx.store.deleteBucket(ctx.bucket);
   return { status: 204 };
 }

@@ -4,6 +4,12 @@ import { header } from '../context';
 import { S3Error } from '../errors';
 import type { ObjectRecord } from '../../storage';
 import { httpDate } from '../xml';
+import { headerText } from '../auth/sigv4';
+
+/** A UTF-8 string as Node must write it in a header: its bytes, one latin1 char each. */
+export function wireText(v: string): string {
+  return /[^\x00-\x7f]/.test(v) ? Buffer.from(v, 'utf8').toString('latin1') : v;
+}
 
 export const STANDARD_HEADERS = ['content-encoding', 'content-disposition', 'content-language', 'cache-control', 'expires'];
 export const MAX_USER_META = 2048;
@@ -19,24 +25,25 @@ export function metaFromRequest(ctx: Ctx): ObjectMeta {
   const headers: Record<string, string> = {};
   for (const h of STANDARD_HEADERS) {
     const v = header(ctx, h);
-    if (v !== undefined) headers[h] = v;
+    if (v !== undefined) headers[h] = headerText(v);
   }
-  // aws-chunked is transfer framing, not a property of the stored object.
+  // aws-chunked is transfer framing, not a property of the stored object; the rest is kept as sent.
   if (headers['content-encoding']) {
-    const enc = headers['content-encoding'].split(',').map((s) => s.trim()).filter((s) => s && s !== 'aws-chunked');
-    if (enc.length) headers['content-encoding'] = enc.join(','); else delete headers['content-encoding'];
+    const enc = headers['content-encoding'].replace(/(^|,)\s*aws-chunked\s*(?=,|$)/gi, '$1').replace(/^\s*,\s*|\s*,\s*$/g, '').trim();
+    if (enc) headers['content-encoding'] = enc; else delete headers['content-encoding'];
   }
   const meta: Record<string, string> = {};
   let size = 0;
   for (const [k, v] of Object.entries(ctx.headers)) {
     if (!k.startsWith('x-amz-meta-')) continue;
     const name = k.slice('x-amz-meta-'.length);
-    const value = Array.isArray(v) ? v.join(',') : (v ?? '');
+    const value = headerText(Array.isArray(v) ? v.join(',') : (v ?? ''));
     size += name.length + value.length;
     meta[name] = value;
   }
   if (size > MAX_USER_META) throw new S3Error('MetadataTooLarge');
-  return { contentType: header(ctx, 'content-type'), headers, meta };
+  const ct = header(ctx, 'content-type');
+  return { contentType: ct === undefined ? undefined : headerText(ct), headers, meta };
 }
 
 /** Response headers describing a stored object (GET, HEAD). */
@@ -44,11 +51,11 @@ export function objectHeaders(rec: ObjectRecord): Record<string, string | number
   const h: Record<string, string | number> = {
     'last-modified': httpDate(rec.mtime),
     etag: `"${rec.etag}"`,
-    'content-type': rec.contentType ?? 'binary/octet-stream',
+    'content-type': wireText(rec.contentType ?? 'binary/octet-stream'),
     'accept-ranges': 'bytes',
   };
-  for (const [k, v] of Object.entries(rec.headers)) h[k] = v;
-  for (const [k, v] of Object.entries(rec.meta)) h[`x-amz-meta-${k}`] = v;
+  for (const [k, v] of Object.entries(rec.headers)) h[k] = wireText(v);
+  for (const [k, v] of Object.entries(rec.meta)) h[`x-amz-meta-${k}`] = wireText(v);
   if (rec.tags && Object.keys(rec.tags).length) h['x-amz-tagging-count'] = Object.keys(rec.tags).length;
   if (rec.versionId && rec.versionId !== 'null') h['x-amz-version-id'] = rec.versionId;
   return h;

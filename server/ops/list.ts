@@ -44,7 +44,8 @@ export async function listObjectsV1(ctx: Ctx): Promise<Reply> {
   const r = await scan(ctx, marker || undefined);
   const delim = ctx.query['delimiter'];
   return xmlReply(xmlDoc('ListBucketResult', [
-    x('Name', ctx.bucket), x('Prefix', enc(ctx.query['prefix'] ?? '')), x('Marker', enc(marker)), x('MaxKeys', r.max),
+    // v1 echoes Prefix unencoded even with encoding-type=url (SDKs decode only Marker, Delimiter and keys).
+    x('Name', ctx.bucket), x('Prefix', ctx.query['prefix'] ?? ''), x('Marker', enc(marker)), x('MaxKeys', r.max),
     delim ? x('Delimiter', enc(delim)) : undefined,
     ctx.query['encoding-type'] ? x('EncodingType', 'url') : undefined,
     x('IsTruncated', r.isTruncated),
@@ -59,7 +60,7 @@ export async function listObjectsV2(ctx: Ctx): Promise<Reply> {
   const enc = encodingType(ctx);
   const token = ctx.query['continuation-token'];
   let after = ctx.query['start-after'] || undefined;
-  if (token !== undefined) {
+  if (token !== undefined && token !== '') {
     const decoded = decodeToken(token);
     if (decoded === undefined) throw new S3Error('InvalidArgument', 'The continuation token provided is incorrect', { ArgumentName: 'continuation-token' });
     after = decoded;
@@ -69,7 +70,7 @@ export async function listObjectsV2(ctx: Ctx): Promise<Reply> {
   return xmlReply(xmlDoc('ListBucketResult', [
     x('Name', ctx.bucket), x('Prefix', enc(ctx.query['prefix'] ?? '')),
     ctx.query['start-after'] ? x('StartAfter', enc(ctx.query['start-after'])) : undefined,
-    token !== undefined ? x('ContinuationToken', token) : undefined,
+    token ? x('ContinuationToken', token) : undefined,
     x('KeyCount', r.objects.length + r.commonPrefixes.length), x('MaxKeys', r.max),
     delim ? x('Delimiter', enc(delim)) : undefined,
     ctx.query['encoding-type'] ? x('EncodingType', 'url') : undefined,

@@ -1,6 +1,7 @@
 // POST object: browser form uploads authorised by a signed policy document (SigV4 POST).
 // The policy's conditions bound every form field and the content length; the file is
 // streamed into storage only after the fields before it have been checked.
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Ctx, Reply } from '../context';
 import { xmlReply } from '../context';
 import { S3Error } from '../errors';
@@ -13,42 +14,47 @@ import { validateBucketName } from './bucket';
 type Condition = { op: 'eq' | 'starts-with'; field: string; value: string } | { op: 'range'; min: number; max: number };
 
 function parsePolicy(b64: string): { expiration: number; conditions: Condition[] } {
-  let doc: { expiration?: string; conditions?: unknown[] };
+  const bad = (m: string) => new S3Error('InvalidPolicyDocument', `Invalid Policy: ${m}`);
+  let doc: { expiration?: unknown; conditions?: unknown };
   try {
     doc = JSON.parse(Buffer.from(b64, 'base64').toString('utf8'));
   } catch {
-    throw new S3Error('InvalidPolicyDocument', 'Invalid Policy: Invalid JSON.');
+    throw bad('Invalid JSON.');
   }
-  const expiration = Date.parse(doc.expiration ?? '');
-  if (Number.isNaN(expiration)) throw new S3Error('InvalidPolicyDocument', 'Invalid Policy: Policy missing expiration.');
-  if (!Array.isArray(doc.conditions)) throw new S3Error('InvalidPolicyDocument', 'Invalid Policy: Policy missing conditions.');
+  if (!doc || typeof doc !== 'object') throw bad('Invalid JSON.');
+  // Keys are case-sensitive: "Expiration" is not "expiration".
+  if (typeof doc.expiration !== 'string') throw bad('Policy missing expiration.');
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/.test(doc.expiration)) throw bad(`Invalid 'expiration' value: '${doc.expiration}'`);
+  const expiration = Date.parse(doc.expiration);
+  if (!Array.isArray(doc.conditions)) throw bad('Policy missing conditions.');
   const conditions: Condition[] = [];
   for (const c of doc.conditions) {
     if (Array.isArray(c)) {
-      const [op, a, b] = c as [string, unknown, unknown];
-      if (String(op).toLowerCase() === 'content-length-range') {
+      const [op, a, b] = c as [unknown, unknown, unknown];
+      if (op === 'content-length-range') {
+        if (c.length !== 3) throw bad('Invalid content-length-range condition.');
         const min = Number(a), max = Number(b);
-        if (!Number.isFinite(min) || !Number.isFinite(max)) throw new S3Error('InvalidPolicyDocument', 'Invalid Policy: Invalid content-length-range.');
+        if (!Number.isInteger(min) || !Number.isInteger(max) || min < 0 || max < min) throw bad('Invalid content-length-range condition.');
         conditions.push({ op: 'range', min, max });
         continue;
       }
-      const o = String(op).toLowerCase();
-      if ((o !== 'eq' && o !== 'starts-with') || typeof a !== 'string' || !a.startsWith('$') || typeof b !== 'string') {
-        throw new S3Error('InvalidPolicyDocument', `Invalid Policy: Invalid condition ${JSON.stringify(c)}.`);
+      // Operators are case-sensitive, as on S3.
+      if ((op !== 'eq' && op !== 'starts-with') || c.length !== 3 || typeof a !== 'string' || !a.startsWith('$') || typeof b !== 'string') {
+        throw bad(`Invalid condition ${JSON.stringify(c)}.`);
       }
-      conditions.push({ op: o, field: a.slice(1).toLowerCase(), value: b });
+      conditions.push({ op, field: a.slice(1).toLowerCase(), value: b });
     } else if (c && typeof c === 'object') {
       const entries = Object.entries(c as Record<string, unknown>);
-      if (entries.length !== 1 || typeof entries[0][1] !== 'string') throw new S3Error('InvalidPolicyDocument', 'Invalid Policy: Invalid simple condition.');
+      if (entries.length !== 1 || typeof entries[0][1] !== 'string') throw bad('Invalid simple condition.');
       conditions.push({ op: 'eq', field: entries[0][0].toLowerCase(), value: entries[0][1] as string });
     } else {
-      throw new S3Error('InvalidPolicyDocument', 'Invalid Policy: Invalid condition.');
+      throw bad('Invalid condition.');
     }
   }
   return { expiration, conditions };
 }
 
-const EXEMPT = new Set(['x-amz-signature', 'file', 'policy']);
+const EXEMPT = new Set(['x-amz-signature', 'file', 'policy', 'signature', 'awsaccesskeyid']);
 
 function checkConditions(conds: Condition[], fields: Record<string, string>): void {
   const covered = new Set<string>();
@@ -63,6 +69,36 @@ function checkConditions(conds: Condition[], fields: Record<string, string>): vo
     if (EXEMPT.has(f) || f.startsWith('x-ignore-')) continue;
     if (!covered.has(f)) throw new S3Error('AccessDenied', `Invalid according to Policy: Extra input fields: ${f}`);
   }
+}
+
+/**
+ * The policy is signed either with SigV4 (x-amz-credential, x-amz-signature: hex HMAC-SHA256
+ * with the derived key) or the legacy form (AWSAccessKeyId, signature: base64 HMAC-SHA1 with
+ * the secret) that older browser upload code still sends. Returns the signer's access key.
+ */
+async function verifyPolicySignature(ctx: Ctx, fields: Record<string, string>): Promise<string> {
+  const policy = fields['policy'];
+  if (fields['x-amz-credential'] !== undefined || fields['x-amz-signature'] !== undefined) {
+    if ((fields['x-amz-algorithm'] ?? '') !== 'AWS4-HMAC-SHA256') throw new S3Error('InvalidArgument', 'Only AWS4-HMAC-SHA256 POST policies are supported', { ArgumentName: 'x-amz-algorithm' });
+    const cred = (fields['x-amz-credential'] ?? '').split('/');
+    if (cred.length !== 5 || cred[4] !== 'aws4_request') throw new S3Error('InvalidArgument', 'Invalid x-amz-credential', { ArgumentName: 'x-amz-credential' });
+    if (fields['x-amz-signature'] === undefined) throw new S3Error('InvalidArgument', 'Bucket POST must contain a field named \'x-amz-signature\'.', { ArgumentName: 'x-amz-signature' });
+    if (!parseAmzDate(fields['x-amz-date'] ?? '')) throw new S3Error('InvalidArgument', 'Invalid x-amz-date', { ArgumentName: 'x-amz-date' });
+    const secret = await ctx.identitySecret(cred[0]);
+    if (secret === undefined) throw new S3Error('InvalidAccessKeyId');
+    const expected = hmac(signingKeyFor(secret, cred[1], cred[2], cred[3]), policy).toString('hex');
+    if (!signaturesEqual(expected, fields['x-amz-signature'])) throw new S3Error('SignatureDoesNotMatch');
+    return cred[0];
+  }
+  const accessKey = fields['awsaccesskeyid'];
+  if (accessKey === undefined) throw new S3Error('InvalidArgument', 'Bucket POST must contain a field named \'AWSAccessKeyId\'.', { ArgumentName: 'AWSAccessKeyId' });
+  if (fields['signature'] === undefined) throw new S3Error('InvalidArgument', 'Bucket POST must contain a field named \'Signature\'.', { ArgumentName: 'Signature' });
+  const secret = await ctx.identitySecret(accessKey);
+  if (secret === undefined) throw new S3Error('InvalidAccessKeyId');
+  const expected = createHmac('sha1', secret).update(policy).digest();
+  const given = Buffer.from(fields['signature'], 'base64');
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new S3Error('SignatureDoesNotMatch');
+  return accessKey;
 }
 
 export async function postObject(ctx: Ctx): Promise<Reply> {
@@ -91,25 +127,17 @@ async function storeFile(ctx: Ctx, fields: Record<string, string>, filename: str
   let range: { min: number; max: number } | undefined;
   let accessKey = '';
   if (fields['policy'] !== undefined) {
-    if ((fields['x-amz-algorithm'] ?? '') !== 'AWS4-HMAC-SHA256') throw new S3Error('InvalidArgument', 'Only AWS4-HMAC-SHA256 POST policies are supported', { ArgumentName: 'x-amz-algorithm' });
-    const cred = (fields['x-amz-credential'] ?? '').split('/');
-    if (cred.length !== 5 || cred[4] !== 'aws4_request') throw new S3Error('InvalidArgument', 'Invalid x-amz-credential', { ArgumentName: 'x-amz-credential' });
-    accessKey = cred[0];
-    const secret = await ctx.identitySecret(accessKey);
-    if (secret === undefined) throw new S3Error('InvalidAccessKeyId');
-    const date = parseAmzDate(fields['x-amz-date'] ?? '');
-    if (!date) throw new S3Error('InvalidArgument', 'Invalid x-amz-date', { ArgumentName: 'x-amz-date' });
-    const expected = hmac(signingKeyFor(secret, cred[1], cred[2], cred[3]), fields['policy']).toString('hex');
-    if (!signaturesEqual(expected, fields['x-amz-signature'] ?? '')) throw new S3Error('SignatureDoesNotMatch');
+    accessKey = await verifyPolicySignature(ctx, fields);
     const policy = parsePolicy(fields['policy']);
     if (policy.expiration < Date.now()) throw new S3Error('AccessDenied', 'Invalid according to Policy: Policy expired.');
-    const rawKey = fields['key'] ?? '';
     checkConditions(policy.conditions, fields);
     range = policy.conditions.find((c): c is { op: 'range'; min: number; max: number } => c.op === 'range');
-    fields['key'] = rawKey;
     const who = await ctx.identityFor(accessKey);
     if (!allowed(who, 'write', ctx.bucket)) throw new S3Error('AccessDenied');
   } else {
+    if (fields['x-amz-signature'] !== undefined || fields['signature'] !== undefined) {
+      throw new S3Error('InvalidArgument', 'Bucket POST must contain a field named \'policy\'.', { ArgumentName: 'policy' });
+    }
     throw new S3Error('AccessDenied', 'Anonymous POST uploads need a public-write bucket, which Kiln does not offer');
   }
   if (fields['key'] === undefined || fields['key'] === '') throw new S3Error('InvalidArgument', 'Bucket POST must contain a field named \'key\'.', { ArgumentName: 'key' });
