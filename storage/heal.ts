@@ -18,6 +18,9 @@ export class Healer {
   private queue = new Map<string, HealRecord>();
   private running = false;
   private stopped = false;
+  private loop: Promise<void> = Promise.resolve();
+  /** Parts whose damaged shards include some on drives that are not online: healed later. */
+  private readonly deferred = new Set<string>();
   readonly stats: HealStats = { queued: 0, healed: 0, failed: 0 };
 
   constructor(private readonly set: ErasureSet, private readonly index: MetaIndex,
@@ -66,12 +69,16 @@ export class Healer {
     while (this.queue.size > 0 || this.running) await new Promise((r) => setTimeout(r, 10));
   }
 
-  stop(): void { this.stopped = true; }
+  /** Stop taking queued work; resolves once the part being healed (if any) is done. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.loop;
+  }
 
   private kick(): void {
     if (this.running || this.stopped || this.queue.size === 0) return;
     this.running = true;
-    void (async () => {
+    this.loop = (async () => {
       try {
         while (!this.stopped && this.queue.size > 0) {
           const [id, rec] = this.queue.entries().next().value as [string, HealRecord];
@@ -83,7 +90,13 @@ export class Healer {
             this.log('heal failed', { dataDir: id, error: (e as Error).message });
           }
           this.queue.delete(id);
-          await this.index.batch([{ type: 'del', key: key(NS_HEAL, id) }]).catch(() => undefined);
+          if (this.deferred.delete(id)) {
+            // Shards on drives that are offline now could not be rebuilt: keep the record in the
+            // index so the heal runs again when the store restarts with the drive back.
+            await this.index.batch([{ type: 'put', key: key(NS_HEAL, id), value: encodeJson(rec) }]).catch(() => undefined);
+          } else {
+            await this.index.batch([{ type: 'del', key: key(NS_HEAL, id) }]).catch(() => undefined);
+          }
         }
       } finally {
         this.running = false;
@@ -129,6 +142,7 @@ export class Healer {
     try {
       for (let b = 0; b < blocks; b++) await readBlock(b);
       const targets = [...bad].filter((i) => this.set.driveFor(ec, i).online);
+      if (targets.length < bad.size) this.deferred.add(dataDir);
       if (targets.length === 0) return [];
       if (bad.size > ec.parity) throw new Error(`part ${dataDir}: ${bad.size} damaged shards exceed parity ${ec.parity}`);
       const tmpId = randomUUID();

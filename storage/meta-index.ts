@@ -25,6 +25,7 @@ export class MetaIndex {
   private seq = 0n;
   private queue: Pending[] = [];
   private flushing = false;
+  private dropped: Promise<void>[] = [];
 
   private constructor(private replicas: Replica[], private readonly writeQuorum: number, private readonly sync: boolean) {}
 
@@ -117,18 +118,29 @@ export class MetaIndex {
           group.push(p);
           n += p.ops.length;
         }
+        // A replica on a drive that went offline or faulty (e.g. a failed shard write) is not
+        // trusted and must not count towards the quorum: close it before writing. Below quorum,
+        // write nothing, so a rejected batch never becomes visible on the remaining replicas.
+        for (const r of this.replicas.filter((x) => !x.drive.online)) this.drop(r, r.drive.lastError || 'drive offline');
+        if (this.replicas.length < this.writeQuorum) {
+          const err = new StorageError('InsufficientWriteQuorum', `${this.replicas.length} index replicas online, quorum is ${this.writeQuorum}`);
+          group.forEach((p) => p.reject(err));
+          continue;
+        }
         const ops: IndexOp[] = group.flatMap((p) => p.ops);
         this.seq += 1n;
         const seqBuf = Buffer.alloc(8);
         seqBuf.writeBigUInt64BE(this.seq);
         ops.push({ type: 'put', key: SEQ_KEY, value: seqBuf });
-        const results = await Promise.allSettled(this.replicas.map((r) => r.db.batch(ops, { sync: this.sync, ...ENC })));
+        // Snapshot: drop() shrinks this.replicas, so results are matched against this list.
+        const targets = this.replicas;
+        const results = await Promise.allSettled(targets.map((r) => r.db.batch(ops, { sync: this.sync, ...ENC })));
         let ok = 0;
         results.forEach((res, i) => {
           if (res.status === 'fulfilled') ok++;
-          else this.drop(this.replicas[i], res.reason);
+          else this.drop(targets[i], res.reason);
         });
-        this.replicas = this.replicas.filter((r) => r.drive.online);
+        for (const r of this.replicas.filter((x) => !x.drive.online)) this.drop(r, r.drive.lastError || 'drive offline');
         if (ok >= this.writeQuorum) group.forEach((p) => p.resolve());
         else {
           const err = new StorageError('InsufficientWriteQuorum', `index batch reached ${ok} replicas, quorum is ${this.writeQuorum}`);
@@ -143,11 +155,13 @@ export class MetaIndex {
   private drop(r: Replica, err: unknown): void {
     r.drive.fail(err);
     this.replicas = this.replicas.filter((x) => x !== r);
-    void r.db.close().catch(() => undefined);
+    this.dropped.push(r.db.close().catch(() => undefined));
   }
 
   async close(): Promise<void> {
     while (this.flushing || this.queue.length > 0) await new Promise((r) => setTimeout(r, 5));
+    // Dropped replicas are closed too, so a reopen in this process finds their LevelDB unlocked.
+    await Promise.all(this.dropped);
     await Promise.all(this.replicas.map((r) => r.db.close().catch(() => undefined)));
     this.replicas = [];
   }

@@ -62,6 +62,8 @@ export class ObjectStore {
   readonly pins = new ReadPins();
   readonly locks = new KeyLock();
   private closed = false;
+  private removing = 0;
+  private startupSweep: Promise<void> = Promise.resolve();
 
   private constructor(readonly set: ErasureSet, readonly index: MetaIndex, readonly healer: Healer,
     readonly deploymentId: string, readonly inlineThreshold: number, private readonly log: (m: string, e?: object) => void) {}
@@ -91,14 +93,18 @@ export class ObjectStore {
       const n = await healer.sweep();
       log('drives need heal: sweep queued', { drives: replaced.map((d) => d.root), parts: n });
     }
-    void store.collectOrphans(Date.now()).catch((e) => log('orphan sweep failed', { error: (e as Error).message }));
+    store.startupSweep = store.collectOrphans(Date.now()).then(() => undefined, (e) => log('orphan sweep failed', { error: (e as Error).message }));
     return store;
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.healer.stop();
+    // Background work still touching the drives or the index finishes first: the heal in
+    // progress, the start-up orphan sweep, removals of replaced data.
+    await this.healer.stop();
+    await this.startupSweep;
+    while (this.removing > 0) await new Promise((r) => setTimeout(r, 5));
     await this.index.close();
   }
 
@@ -237,7 +243,7 @@ export class ObjectStore {
       return prev;
     });
     const garbage = [...(old ? old.parts.filter((p) => !p.inline).map((p) => p.dataDir) : []), ...extraDel];
-    if (garbage.length) this.pins.afterReaders(lockKey, () => { for (const d of garbage) void this.removeData(d); });
+    if (garbage.length) this.pins.afterReaders(lockKey, () => { for (const d of garbage) void this.removeLater(d); });
   }
 
   /** Apply a metadata-only change (tags, ...) to the current object under the key lock. */
@@ -317,7 +323,7 @@ export class ObjectStore {
     });
     if (old) {
       const dirs = old.parts.filter((p) => !p.inline).map((p) => p.dataDir);
-      if (dirs.length) this.pins.afterReaders(lockKey, () => { for (const d of dirs) void this.removeData(d); });
+      if (dirs.length) this.pins.afterReaders(lockKey, () => { for (const d of dirs) void this.removeLater(d); });
     }
     return old;
   }
@@ -332,8 +338,17 @@ export class ObjectStore {
     await Promise.all(this.set.drives.map((d) => (d.online ? d.remove(dataDir).catch(() => undefined) : undefined)));
   }
 
-  /** Pending data-dir removals waiting on readers (tests use it to wait for space to be freed). */
-  get pendingRemovals(): number { return this.pins.pending; }
+  /** A deferred removal (after readers): counted until its files are gone, so pendingRemovals is exact. */
+  private async removeLater(dataDir: string): Promise<void> {
+    this.removing++;
+    try { await this.removeData(dataDir); } finally { this.removing--; }
+  }
+
+  /**
+   * Data-dir removals not finished yet: waiting on readers, or running (tests use it to wait
+   * for space to be freed).
+   */
+  get pendingRemovals(): number { return this.pins.pending + this.removing; }
 
   /**
    * Remove data dirs no index record references: left by a crash between the shard commit and
@@ -352,6 +367,7 @@ export class ObjectStore {
     for (const d of this.set.drives) {
       if (!d.online) continue;
       for (const fan of await fsp.readdir(d.dataRoot).catch(() => [] as string[])) {
+        if (this.closed) return removed; // close() waits for this sweep: stop early instead
         for (const dir of await fsp.readdir(path.join(d.dataRoot, fan)).catch(() => [] as string[])) {
           if (live.has(dir)) continue;
           const st = await fsp.stat(path.join(d.dataRoot, fan, dir)).catch(() => null);
