@@ -148,6 +148,9 @@ export class Healer {
       const tmpId = randomUUID();
       const outs = await Promise.all(targets.map(async (i) => {
         const d = this.set.driveFor(ec, i);
+        // A drive whose format record vanished (unmounted, wiped) must not be written through:
+        // mkdir -p would recreate its tree on whatever file system lies underneath.
+        await fsp.access(d.formatFile).catch((e) => { d.fail(e); throw e; });
         await fsp.mkdir(d.tmpPath(tmpId), { recursive: true });
         return { i, d, fh: await fsp.open(path.join(d.tmpPath(tmpId), 'shard'), 'w') };
       }));

@@ -93,7 +93,7 @@ export class ObjectStore {
       const n = await healer.sweep();
       log('drives need heal: sweep queued', { drives: replaced.map((d) => d.root), parts: n });
     }
-    store.startupSweep = store.collectOrphans(Date.now()).then(() => undefined, (e) => log('orphan sweep failed', { error: (e as Error).message }));
+    store.startupSweep = store.collectOrphans(Date.now() - ORPHAN_GRACE_MS).then(() => undefined, (e) => log('orphan sweep failed', { error: (e as Error).message }));
     return store;
   }
 
@@ -200,18 +200,18 @@ export class ObjectStore {
       head.push(b);
       headLen += b.length;
     }
-    const digest = new BodyDigest(opts.etag !== 'random');
     const maxSize = opts.maxSize ?? Number.MAX_SAFE_INTEGER;
     let result: PartRecord & { inlineBytes?: Buffer };
     if (ended) {
       const bytes = head.length === 1 ? head[0] : Buffer.concat(head, headLen);
+      const digest = new BodyDigest(opts.etag !== 'random');
       digest.update(bytes);
       if (bytes.length > maxSize) throw new StorageError('EntityTooLarge');
-      const d = digest.finish();
+      const d = await digest.finish();
       const checksums = (await opts.beforeCommit?.(d)) ?? undefined;
       result = { number, size: d.size, etag: etagOf(d, opts), crc32c: d.crc32c, dataDir: newId(), inline: true, inlineBytes: bytes, checksums: checksums || undefined, mtime: Date.now() };
     } else {
-      const w = await writeShards(this.set, ec, head, it, digest, maxSize);
+      const w = await writeShards(this.set, ec, head, it, new BodyDigest(opts.etag !== 'random', true), maxSize);
       try {
         const checksums = (await opts.beforeCommit?.(w)) ?? undefined;
         result = { number, size: w.size, etag: etagOf(w, opts), crc32c: w.crc32c, dataDir: w.dataDir, checksums: checksums || undefined, mtime: Date.now() };
@@ -381,6 +381,13 @@ export class ObjectStore {
     return removed;
   }
 }
+
+/**
+ * Directory timestamps come from a coarse kernel clock that can trail Date.now(); the start-up
+ * sweep leaves alone anything this recent, so a write that starts right after open is never
+ * mistaken for an orphan. Orphans younger than this are collected at the next start.
+ */
+const ORPHAN_GRACE_MS = 5000;
 
 export function newId(): string { return randomUUID().replace(/-/g, ''); }
 

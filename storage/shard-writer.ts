@@ -11,26 +11,37 @@ import { crc, frameHeader, frameOffset } from './bitrot';
 import { StorageError } from './errors';
 import { Drive } from './drive';
 import { WRITE_PIPELINE_DEPTH } from './constants';
+import { md5Pool, OffloadedMd5 } from './md5-pool';
 
 export interface Digests { size: number; md5: Buffer; crc32c: number }
 export interface WrittenData extends Digests { dataDir: string; failedSlots: number[] }
 
 interface ShardOut { drive: Drive; handle: FileHandle | null; ok: boolean }
 
-/** Hashes computed in the same pass as the write: MD5 (the ETag) and the whole-object CRC32C. */
+/**
+ * Hashes computed in the same pass as the write: MD5 (the ETag) and the whole-object CRC32C.
+ * For large bodies the MD5 runs on a worker thread (md5-pool.ts) so the event loop only copies.
+ */
 export class BodyDigest {
   private readonly md5: Hash | null;
+  private readonly offloaded: OffloadedMd5 | null;
   crc32c = 0;
   size = 0;
-  constructor(withMd5: boolean) { this.md5 = withMd5 ? createHash('md5') : null; }
+  constructor(withMd5: boolean, offload = false) {
+    this.offloaded = withMd5 && offload ? md5Pool.open() : null;
+    this.md5 = withMd5 && !offload ? createHash('md5') : null;
+  }
   update(b: Buffer): void {
     this.md5?.update(b);
+    this.offloaded?.update(b);
     this.crc32c = crc(b, this.crc32c);
     this.size += b.length;
   }
-  finish(): Digests {
-    return { size: this.size, md5: this.md5 ? this.md5.digest() : Buffer.alloc(0), crc32c: this.crc32c };
+  async finish(): Promise<Digests> {
+    const md5 = this.md5 ? this.md5.digest() : this.offloaded ? await this.offloaded.digest() : Buffer.alloc(0);
+    return { size: this.size, md5, crc32c: this.crc32c };
   }
+  abandon(): void { this.offloaded?.drop(); }
 }
 
 /**
@@ -150,8 +161,9 @@ export async function writeShards(set: ErasureSet, ec: ErasureLayout, head: Buff
       throw quorumError(committed.length, set.writeQuorum);
     }
     const failedSlots = outs.map((o, i) => (o.ok ? -1 : i)).filter((i) => i >= 0);
-    return { ...digest.finish(), dataDir, failedSlots };
+    return { ...(await digest.finish()), dataDir, failedSlots };
   } catch (e) {
+    digest.abandon();
     await cleanup();
     throw e;
   }
