@@ -16,7 +16,10 @@ import { md5Pool, OffloadedMd5 } from './md5-pool';
 export interface Digests { size: number; md5: Buffer; crc32c: number }
 export interface WrittenData extends Digests { dataDir: string; failedSlots: number[] }
 
-interface ShardOut { drive: Drive; handle: FileHandle | null; ok: boolean }
+/** Early datasync cadence in durable mode (blocks per shard file). */
+const SYNC_EVERY_BLOCKS = 4;
+
+interface ShardOut { drive: Drive; handle: FileHandle | null; ok: boolean; syncs: Promise<void>[] }
 
 /**
  * Hashes computed in the same pass as the write: MD5 (the ETag) and the whole-object CRC32C.
@@ -65,7 +68,7 @@ export async function writeShards(set: ErasureSet, ec: ErasureLayout, head: Buff
         drive.fail(e);
       }
     }
-    outs.push({ drive, handle, ok: handle !== null });
+    outs.push({ drive, handle, ok: handle !== null, syncs: [] });
   }
   const alive = () => outs.filter((o) => o.handle !== null).length;
   const cleanup = async () => {
@@ -97,6 +100,9 @@ export async function writeShards(set: ErasureSet, ec: ErasureLayout, head: Buff
         const shard = i < ec.data ? dataBuf.subarray(i * S, (i + 1) * S) : parityBuf.subarray((i - ec.data) * S, (i - ec.data + 1) * S);
         try {
           await o.handle.writev([frameHeader(shard), shard], frameOffset(b, fullShard));
+          // Durable mode: start flushing every few blocks while the body still streams in, so
+          // the fsync before commit has little left to do (disk and network work overlap).
+          if (set.durable && (b + 1) % SYNC_EVERY_BLOCKS === 0) o.syncs.push(o.handle.datasync().catch(() => undefined));
         } catch (e) {
           o.drive.fail(e);
           o.ok = false;
@@ -144,6 +150,7 @@ export async function writeShards(set: ErasureSet, ec: ErasureLayout, head: Buff
     await Promise.all(outs.map(async (o) => {
       if (!o.handle || !o.ok) return;
       try {
+        await Promise.all(o.syncs);
         if (set.durable) await o.handle.sync();
         await o.handle.close();
         o.handle = null;
