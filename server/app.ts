@@ -6,10 +6,10 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream';
 import { randomBytes } from 'node:crypto';
-import { ObjectStore, Multipart, isStorageError, StorageError } from '../storage';
+import { ObjectStore, Multipart } from '../storage';
 import type { ServerConfig } from './config';
 import type { Ctx, Reply } from './context';
-import { S3Error, S3_ERRORS, S3ErrorCode } from './errors';
+import { S3Error, toS3Error } from './errors';
 import { errorXml } from './xml';
 import { route, Level } from './router';
 import { verifySigV4, AuthContext } from './auth/sigv4';
@@ -23,26 +23,6 @@ export interface KilnServer {
   credentials: Credentials;
   metrics: Metrics;
   close(): Promise<void>;
-}
-
-const STORAGE_TO_S3: Record<string, S3ErrorCode> = {
-  NoSuchBucket: 'NoSuchBucket', BucketNotEmpty: 'BucketNotEmpty', BucketAlreadyExists: 'BucketAlreadyExists',
-  NoSuchKey: 'NoSuchKey', NoSuchUpload: 'NoSuchUpload', InvalidPart: 'InvalidPart', InvalidPartOrder: 'InvalidPartOrder',
-  EntityTooSmall: 'EntityTooSmall', EntityTooLarge: 'EntityTooLarge', InvalidRange: 'InvalidRange',
-  PreconditionFailed: 'PreconditionFailed', ConditionalRequestConflict: 'ConditionalRequestConflict', BadDigest: 'BadDigest',
-  IncompleteBody: 'IncompleteBody', InvalidArgument: 'InvalidArgument', KeyTooLongError: 'KeyTooLongError',
-  NoSuchVersion: 'NoSuchVersion', TooManyParts: 'TooManyParts',
-  InsufficientWriteQuorum: 'SlowDown', InsufficientReadQuorum: 'SlowDown', FileCorrupt: 'InternalError',
-};
-
-export function toS3Error(e: unknown): S3Error {
-  if (e instanceof S3Error) return e;
-  if (isStorageError(e)) {
-    const code = STORAGE_TO_S3[(e as StorageError).code] ?? 'InternalError';
-    const msg = code === 'SlowDown' ? `Storage is degraded: ${e.message}` : S3_ERRORS[code].message;
-    return new S3Error(code, e.code === 'EntityTooSmall' || e.code === 'InvalidArgument' ? e.message : msg);
-  }
-  return new S3Error('InternalError');
 }
 
 interface Addressed { bucket: string; key: string; query: Record<string, string> }

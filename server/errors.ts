@@ -1,3 +1,4 @@
+import { isStorageError, StorageError } from '../storage';
 // One AWS-shaped error catalogue: every error Kiln returns is named here, with the HTTP
 // status and message AWS itself uses, so handlers throw a code and never format XML.
 
@@ -44,6 +45,8 @@ export const S3_ERRORS = {
   NoSuchKey: { status: 404, message: 'The specified key does not exist.' },
   NoSuchUpload: { status: 404, message: 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.' },
   NoSuchVersion: { status: 404, message: 'The specified version does not exist.' },
+  NoSuchObjectLockConfiguration: { status: 404, message: 'The specified object does not have a ObjectLock configuration' },
+  ObjectLockConfigurationNotFoundError: { status: 404, message: 'Object Lock configuration does not exist for this bucket' },
   NoSuchTagSet: { status: 404, message: 'The TagSet does not exist' },
   NotImplemented: { status: 501, message: 'A header you provided implies functionality that is not implemented.' },
   NotModified: { status: 304, message: 'Not Modified' },
@@ -79,3 +82,31 @@ export class S3Error extends Error {
 export function isS3Error(e: unknown): e is S3Error {
   return e instanceof S3Error;
 }
+
+// storage/ speaks its own codes; this is the one place they become S3 codes.
+const STORAGE_TO_S3: Record<string, S3ErrorCode> = {
+  NoSuchBucket: 'NoSuchBucket', BucketNotEmpty: 'BucketNotEmpty', BucketAlreadyExists: 'BucketAlreadyExists',
+  NoSuchKey: 'NoSuchKey', NoSuchUpload: 'NoSuchUpload', InvalidPart: 'InvalidPart', InvalidPartOrder: 'InvalidPartOrder',
+  EntityTooSmall: 'EntityTooSmall', EntityTooLarge: 'EntityTooLarge', InvalidRange: 'InvalidRange',
+  PreconditionFailed: 'PreconditionFailed', ConditionalRequestConflict: 'ConditionalRequestConflict', BadDigest: 'BadDigest',
+  IncompleteBody: 'IncompleteBody', InvalidArgument: 'InvalidArgument', KeyTooLongError: 'KeyTooLongError',
+  NoSuchVersion: 'NoSuchVersion', TooManyParts: 'TooManyParts', MethodNotAllowed: 'MethodNotAllowed', ObjectLocked: 'AccessDenied',
+  InsufficientWriteQuorum: 'SlowDown', InsufficientReadQuorum: 'SlowDown', FileCorrupt: 'InternalError',
+};
+
+export function toS3Error(e: unknown): S3Error {
+  if (e instanceof S3Error) return e;
+  if (isStorageError(e)) {
+    const code = STORAGE_TO_S3[(e as StorageError).code] ?? 'InternalError';
+    const msg = code === 'SlowDown' ? `Storage is degraded: ${e.message}` : S3_ERRORS[code].message;
+    const se = e as StorageError;
+    const headers: Record<string, string> = {};
+    if (se.deleteMarker) {
+      headers['x-amz-delete-marker'] = 'true';
+      headers['x-amz-version-id'] = se.deleteMarker.versionId;
+    }
+    return new S3Error(code, e.code === 'EntityTooSmall' || e.code === 'InvalidArgument' ? e.message : msg, {}, headers);
+  }
+  return new S3Error('InternalError');
+}
+

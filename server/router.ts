@@ -13,6 +13,7 @@ import * as multipart from './ops/multipart';
 import * as tagging from './ops/tagging';
 import * as attributes from './ops/attributes';
 import * as postObject from './ops/post-object';
+import * as lock from './ops/object-lock';
 
 export type Level = 'service' | 'bucket' | 'object';
 export type Permission = 'read' | 'write' | 'owner';
@@ -39,7 +40,9 @@ export const ROUTES: Route[] = [
 
   R('PUT', 'bucket', 'PutBucketTagging', 'owner', tagging.putBucketTagging, { sub: 'tagging' }),
   R('PUT', 'bucket', 'PutBucketVersioning', 'owner', bucket.putVersioning, { sub: 'versioning' }),
+  R('PUT', 'bucket', 'PutObjectLockConfiguration', 'owner', lock.putLockConfiguration, { sub: 'object-lock' }),
   R('PUT', 'bucket', 'CreateBucket', 'owner', bucket.createBucket),
+  R('GET', 'bucket', 'GetObjectLockConfiguration', 'read', lock.getLockConfiguration, { sub: 'object-lock' }),
   R('GET', 'bucket', 'GetBucketLocation', 'read', bucket.getLocation, { sub: 'location' }),
   R('GET', 'bucket', 'GetBucketVersioning', 'read', bucket.getVersioning, { sub: 'versioning' }),
   R('GET', 'bucket', 'GetBucketTagging', 'read', tagging.getBucketTagging, { sub: 'tagging' }),
@@ -57,10 +60,14 @@ export const ROUTES: Route[] = [
   R('PUT', 'object', 'UploadPartCopy', 'write', multipart.uploadPartCopy, { sub: 'uploadId', copy: true }),
   R('PUT', 'object', 'UploadPart', 'write', multipart.uploadPart, { sub: 'uploadId' }),
   R('PUT', 'object', 'PutObjectTagging', 'write', tagging.putObjectTagging, { sub: 'tagging' }),
+  R('PUT', 'object', 'PutObjectRetention', 'write', lock.putRetention, { sub: 'retention' }),
+  R('PUT', 'object', 'PutObjectLegalHold', 'write', lock.putLegalHold, { sub: 'legal-hold' }),
   R('PUT', 'object', 'CopyObject', 'write', copy.copyObject, { copy: true }),
   R('PUT', 'object', 'PutObject', 'write', put.putObject),
   R('GET', 'object', 'ListParts', 'read', multipart.listParts, { sub: 'uploadId' }),
   R('GET', 'object', 'GetObjectTagging', 'read', tagging.getObjectTagging, { sub: 'tagging' }),
+  R('GET', 'object', 'GetObjectRetention', 'read', lock.getRetention, { sub: 'retention' }),
+  R('GET', 'object', 'GetObjectLegalHold', 'read', lock.getLegalHold, { sub: 'legal-hold' }),
   R('GET', 'object', 'GetObjectAttributes', 'read', attributes.getObjectAttributes, { sub: 'attributes' }),
   R('GET', 'object', 'GetObjectAcl', 'read', bucket.getAcl, { sub: 'acl' }),
   R('GET', 'object', 'GetObject', 'read', get.getObject),

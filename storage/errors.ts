@@ -6,9 +6,13 @@ export type StorageErrorCode =
   | 'InvalidPart' | 'InvalidPartOrder' | 'EntityTooSmall' | 'EntityTooLarge' | 'InvalidRange'
   | 'PreconditionFailed' | 'ConditionalRequestConflict' | 'BadDigest' | 'IncompleteBody'
   | 'InsufficientWriteQuorum' | 'InsufficientReadQuorum' | 'FileCorrupt' | 'InvalidArgument'
-  | 'KeyTooLongError' | 'DriveFormatMismatch' | 'NoSuchVersion' | 'TooManyParts';
+  | 'KeyTooLongError' | 'DriveFormatMismatch' | 'NoSuchVersion' | 'TooManyParts' | 'MethodNotAllowed'
+  | 'ObjectLocked';
 
 export class StorageError extends Error {
+  /** Set when the answer is about a delete marker (S3 reports it in headers). */
+  deleteMarker?: { versionId: string };
+
   constructor(readonly code: StorageErrorCode, message?: string) {
     super(message ?? code);
     this.name = 'StorageError';

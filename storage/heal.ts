@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { ErasureSet } from './erasure-set';
 import { MetaIndex } from './meta-index';
-import { HealRecord, key, NS_HEAL, NS_OBJECT, NS_PART, decodeJson, encodeJson, ObjectRecord, PartRecord } from './records';
+import { HealRecord, key, NS_HEAL, NS_OBJECT, NS_PART, NS_VERSION, decodeJson, encodeJson, ObjectRecord, PartRecord } from './records';
 import { frameHeader, frameOk, frameOffset } from './bitrot';
 import { BITROT_HEADER, HEAL_QUEUE_MAX } from './constants';
 import { fsyncDir } from './drive';
@@ -54,6 +54,10 @@ export class Healer {
       n++;
     };
     for await (const [, v] of this.index.entries({ gte: Buffer.from([NS_OBJECT]), lt: Buffer.from([NS_OBJECT + 1]) })) {
+      const rec = decodeJson<ObjectRecord>(v);
+      for (const p of rec.parts) add(p, rec.ec);
+    }
+    for await (const [, v] of this.index.entries({ gte: Buffer.from([NS_VERSION]), lt: Buffer.from([NS_VERSION + 1]) })) {
       const rec = decodeJson<ObjectRecord>(v);
       for (const p of rec.parts) add(p, rec.ec);
     }

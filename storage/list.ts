@@ -70,7 +70,9 @@ export async function listObjects(index: MetaIndex, bucket: string, opts: ListOp
         }
       }
       if (count >= opts.maxKeys) { result.isTruncated = true; break; }
-      result.objects.push(decodeJson<ObjectRecord>(v));
+      const rec = decodeJson<ObjectRecord>(v);
+      if (rec.deleteMarker) continue; // the key's current version is a delete marker: not listed
+      result.objects.push(rec);
       result.last = name;
       count++;
     }

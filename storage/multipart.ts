@@ -20,6 +20,7 @@ export interface CompletePart { number: number; etag: string }
 export interface UploadInit extends Pick<PutOptions, 'contentType' | 'headers' | 'meta' | 'tags'> {
   checksumAlgorithm?: string;
   checksumType?: 'FULL_OBJECT' | 'COMPOSITE';
+  lock?: UploadRecord['lock'];
 }
 
 const partKey = (uploadId: string, n: number) => key(NS_PART, uploadId, String(n).padStart(5, '0'));
@@ -35,7 +36,7 @@ export class Multipart {
     const rec: UploadRecord = {
       bucket, key: objectKey, uploadId, initiated: Date.now(), contentType: init.contentType,
       headers: init.headers ?? {}, meta: init.meta ?? {}, tags: init.tags,
-      checksumAlgorithm: init.checksumAlgorithm, checksumType: init.checksumType,
+      checksumAlgorithm: init.checksumAlgorithm, checksumType: init.checksumType, lock: init.lock,
       ec: this.store.set.layoutFor(bucket, objectKey),
     };
     await this.index.batch([{ type: 'put', key: key(NS_UPLOAD, bucket, objectKey, uploadId), value: encodeJson(rec) }]);
@@ -127,7 +128,7 @@ export class Multipart {
       bucket, key: objectKey, size, etag: `${md5.digest('hex')}-${chosen.length}`, mtime: Date.now(), versionId: 'null',
       contentType: up.contentType, headers: up.headers, meta: up.meta, tags: up.tags,
       checksums: { CRC32C: `${crcBase64(crc(crcs))}-${chosen.length}`, ...(checksums ?? {}) }, checksumType: 'COMPOSITE',
-      ec: up.ec, parts: chosen.map(({ ec: _ec, ...p }) => p), multipart: true,
+      ec: up.ec, parts: chosen.map(({ ec: _ec, ...p }) => p), multipart: true, ...(up.lock ?? {}),
     };
     const used = new Set(chosen.map((p) => p.number));
     const unused = [...have.values()].filter((p) => !used.has(p.number));

@@ -12,13 +12,14 @@ import { MetaIndex, IndexOp } from './meta-index';
 import { Healer } from './heal';
 import { KeyLock, ReadPins } from './locks';
 import { listObjects, ListOptions, ListResult } from './list';
+import { VersionClock, findVersion, versionKey, versionsOf, vseqOf, listVersions, VersionListOptions, VersionListResult } from './versioning';
 import { BodyDigest, Digests, writeShards } from './shard-writer';
 import { readShards } from './shard-reader';
 import { StorageError } from './errors';
 import { crc, crcBase64 } from './bitrot';
 import {
   BucketRecord, ObjectRecord, PartRecord, ErasureLayout, key, keyPrefix, prefixEnd, decodeJson, encodeJson,
-  NS_BUCKET, NS_OBJECT, NS_UPLOAD, NS_INLINE, NS_PART,
+  NS_BUCKET, NS_OBJECT, NS_UPLOAD, NS_INLINE, NS_PART, NS_VERSION,
 } from './records';
 import { DEFAULT_BLOCK_SIZE, DEFAULT_INLINE_THRESHOLD, defaultParity, MAX_DRIVES } from './constants';
 
@@ -45,6 +46,8 @@ export interface PutOptions {
   ifNoneMatch?: string;
   /** Conditional write: current ETag must equal this. */
   ifMatch?: string;
+  /** Object Lock state for the new version (retention, legal hold). */
+  lock?: Pick<ObjectRecord, 'retention' | 'legalHold'>;
   /** 'md5' (default) or 'random' (directory buckets: no MD5 on the write path). */
   etag?: 'md5' | 'random';
   /**
@@ -61,6 +64,7 @@ export type Body = AsyncIterable<Buffer> | Readable;
 export class ObjectStore {
   readonly pins = new ReadPins();
   readonly locks = new KeyLock();
+  private readonly clock = new VersionClock();
   private closed = false;
   private removing = 0;
   private startupSweep: Promise<void> = Promise.resolve();
@@ -155,13 +159,24 @@ export class ObjectStore {
 
   // ---------- objects ----------
 
-  async headObject(bucket: string, objectKey: string): Promise<ObjectRecord> {
+  /**
+   * The current version (or `versionId`). A current delete marker reads as NoSuchKey and a
+   * delete marker asked for by id as MethodNotAllowed, both carrying `deleteMarker`.
+   */
+  async headObject(bucket: string, objectKey: string, versionId?: string): Promise<ObjectRecord> {
     const v = await this.index.get(key(NS_OBJECT, bucket, objectKey));
-    if (!v) {
-      await this.getBucket(bucket);
-      throw new StorageError('NoSuchKey');
+    const current = v ? decodeJson<ObjectRecord>(v) : undefined;
+    if (!current) await this.getBucket(bucket);
+    if (versionId === undefined) {
+      if (!current) throw new StorageError('NoSuchKey');
+      if (current.deleteMarker) throw markerError('NoSuchKey', current);
+      return current;
     }
-    return decodeJson<ObjectRecord>(v);
+    const rec = await findVersion(this.index, current, versionId);
+    if (!rec) throw new StorageError(vseqOf(versionId) === undefined && versionId !== 'null' ? 'InvalidArgument' : 'NoSuchVersion',
+      vseqOf(versionId) === undefined && versionId !== 'null' ? 'Invalid version id specified' : undefined);
+    if (rec.deleteMarker) throw markerError('MethodNotAllowed', rec);
+    return rec;
   }
 
   async putObject(bucket: string, objectKey: string, body: Body, opts: PutOptions = {}): Promise<ObjectRecord> {
@@ -173,7 +188,7 @@ export class ObjectStore {
       bucket, key: objectKey, size: part.size, etag: part.etag, mtime: now, versionId: 'null',
       contentType: opts.contentType, headers: opts.headers ?? {}, meta: opts.meta ?? {}, tags: opts.tags,
       checksums: { CRC32C: crcBase64(part.crc32c), ...(opts.checksums ?? {}), ...(part.checksums ?? {}) }, checksumType: 'FULL_OBJECT',
-      ec, parts: [part], multipart: false,
+      ec, parts: [part], multipart: false, ...(opts.lock ?? {}),
     };
     try {
       await this.commitObject(rec, opts, part.inline ? [{ type: 'put', key: key(NS_INLINE, part.dataDir), value: part.inlineBytes! }] : []);
@@ -224,34 +239,91 @@ export class ObjectStore {
     return result;
   }
 
-  /** Atomically make `rec` the current object; old data is freed once its readers finish. */
+  /**
+   * Atomically make `rec` the current version; data no version refers to any more is freed
+   * once its readers finish. In a versioned bucket the previous version stays readable.
+   */
   async commitObject(rec: ObjectRecord, cond: Pick<PutOptions, 'ifMatch' | 'ifNoneMatch'>, extraOps: IndexOp[] = [], extraDel: string[] = []): Promise<void> {
+    const mode = (await this.getBucket(rec.bucket)).versioning;
     const k = key(NS_OBJECT, rec.bucket, rec.key);
     const lockKey = `${rec.bucket}\0${rec.key}`;
-    const old = await this.locks.run(lockKey, async () => {
+    const garbage = [...extraDel];
+    await this.locks.run(lockKey, async () => {
       const prevBuf = await this.index.get(k);
       const prev = prevBuf ? decodeJson<ObjectRecord>(prevBuf) : undefined;
-      if (cond.ifNoneMatch !== undefined && prev && (cond.ifNoneMatch === '*' || stripQuotes(cond.ifNoneMatch) === prev.etag)) {
+      const live = prev && !prev.deleteMarker ? prev : undefined;
+      if (cond.ifNoneMatch !== undefined && live && (cond.ifNoneMatch === '*' || stripQuotes(cond.ifNoneMatch) === live.etag)) {
         throw new StorageError('PreconditionFailed');
       }
-      if (cond.ifMatch !== undefined && (!prev || (cond.ifMatch !== '*' && stripQuotes(cond.ifMatch) !== prev.etag))) {
-        throw new StorageError(prev ? 'PreconditionFailed' : 'NoSuchKey');
+      if (cond.ifMatch !== undefined && (!live || (cond.ifMatch !== '*' && stripQuotes(cond.ifMatch) !== live.etag))) {
+        throw new StorageError(live ? 'PreconditionFailed' : 'NoSuchKey');
       }
-      const ops: IndexOp[] = [...extraOps, { type: 'put', key: k, value: encodeJson(rec) }];
-      if (prev) for (const p of prev.parts) if (p.inline) ops.push({ type: 'del', key: key(NS_INLINE, p.dataDir) });
+      const ops: IndexOp[] = [...extraOps];
+      this.supersede(rec, prev, mode, ops, garbage);
+      if (mode === 'Suspended') await this.dropNullVersion(rec, prev, ops, garbage);
+      ops.push({ type: 'put', key: k, value: encodeJson(rec) });
       await this.index.batch(ops);
-      return prev;
     });
-    const garbage = [...(old ? old.parts.filter((p) => !p.inline).map((p) => p.dataDir) : []), ...extraDel];
+    this.freeLater(lockKey, garbage);
+  }
+
+  /**
+   * Give `rec` its version id and queue what happens to the version it replaces: kept (as the
+   * null version) in a versioned bucket, freed otherwise.
+   */
+  private supersede(rec: ObjectRecord, prev: ObjectRecord | undefined, mode: BucketRecord['versioning'], ops: IndexOp[], garbage: string[]): void {
+    if (!mode) {
+      rec.versionId = 'null';
+      if (prev) this.dropVersionData(prev, ops, garbage);
+      return;
+    }
+    rec.vseq = this.clock.next();
+    rec.versionId = mode === 'Enabled' ? this.clock.newId(rec.vseq) : 'null';
+    rec.versioned = true;
+    ops.push({ type: 'put', key: versionKey(rec.bucket, rec.key, rec.vseq), value: encodeJson(rec) });
+    if (prev && !prev.versioned) {
+      // Written before versioning was turned on: it is the null version.
+      if (mode === 'Enabled') {
+        prev.versioned = true;
+        prev.vseq = prev.vseq ?? prev.mtime * 1000;
+        ops.push({ type: 'put', key: versionKey(prev.bucket, prev.key, prev.vseq), value: encodeJson(prev) });
+      } else {
+        this.dropVersionData(prev, ops, garbage);
+      }
+    }
+  }
+
+  /** Versioning suspended: a new null version replaces the old null version. */
+  private async dropNullVersion(rec: ObjectRecord, prev: ObjectRecord | undefined, ops: IndexOp[], garbage: string[]): Promise<void> {
+    if (!prev?.versioned) return;
+    const old = (await versionsOf(this.index, rec.bucket, rec.key)).find((r) => r.versionId === 'null' && r.vseq !== rec.vseq);
+    if (!old) return;
+    ops.push({ type: 'del', key: versionKey(old.bucket, old.key, old.vseq!) });
+    this.dropVersionData(old, ops, garbage);
+  }
+
+  private dropVersionData(r: ObjectRecord, ops: IndexOp[], garbage: string[]): void {
+    for (const p of r.parts) {
+      if (p.inline) ops.push({ type: 'del', key: key(NS_INLINE, p.dataDir) });
+      else garbage.push(p.dataDir);
+    }
+  }
+
+  private freeLater(lockKey: string, garbage: string[]): void {
     if (garbage.length) this.pins.afterReaders(lockKey, () => { for (const d of garbage) void this.removeLater(d); });
   }
 
-  /** Apply a metadata-only change (tags, ...) to the current object under the key lock. */
-  async updateObject(bucket: string, objectKey: string, fn: (r: ObjectRecord) => ObjectRecord | void): Promise<ObjectRecord> {
+  /** Apply a metadata-only change (tags, retention, ...) to one version under the key lock. */
+  async updateObject(bucket: string, objectKey: string, fn: (r: ObjectRecord) => ObjectRecord | void, versionId?: string): Promise<ObjectRecord> {
     return this.locks.run(`${bucket}\0${objectKey}`, async () => {
-      const rec = await this.headObject(bucket, objectKey);
+      const rec = await this.headObject(bucket, objectKey, versionId);
       const next = fn(rec) ?? rec;
-      await this.index.batch([{ type: 'put', key: key(NS_OBJECT, bucket, objectKey), value: encodeJson(next) }]);
+      const cur = await this.index.get(key(NS_OBJECT, bucket, objectKey));
+      const isCurrent = cur !== undefined && decodeJson<ObjectRecord>(cur).versionId === next.versionId;
+      const ops: IndexOp[] = [];
+      if (isCurrent) ops.push({ type: 'put', key: key(NS_OBJECT, bucket, objectKey), value: encodeJson(next) });
+      if (next.versioned && next.vseq !== undefined) ops.push({ type: 'put', key: versionKey(bucket, objectKey, next.vseq), value: encodeJson(next) });
+      await this.index.batch(ops);
       return next;
     });
   }
@@ -261,11 +333,11 @@ export class ObjectStore {
    * dirs read stay pinned until the stream finishes or is destroyed.
    */
   async getObject(bucket: string, objectKey: string,
-    rangeOf?: { start: number; end: number } | ((r: ObjectRecord) => { start: number; end: number } | undefined)): Promise<GetResult> {
+    rangeOf?: { start: number; end: number } | ((r: ObjectRecord) => { start: number; end: number } | undefined), versionId?: string): Promise<GetResult> {
     const lockKey = `${bucket}\0${objectKey}`;
     const release = this.pins.acquire(lockKey);
     try {
-      const record = await this.headObject(bucket, objectKey);
+      const record = await this.headObject(bucket, objectKey, versionId);
       // The range may depend on the record (part numbers, preconditions): decided under the pin.
       const range = typeof rangeOf === 'function' ? rangeOf(record) : rangeOf;
       const start = range?.start ?? 0;
@@ -308,24 +380,60 @@ export class ObjectStore {
     throw new StorageError('FileCorrupt', `inline data ${p.dataDir} missing or corrupt`);
   }
 
-  async deleteObject(bucket: string, objectKey: string): Promise<ObjectRecord | undefined> {
-    await this.getBucket(bucket);
+  /**
+   * Delete the current version (unversioned: the object; versioned: by adding a delete marker)
+   * or, with `versionId`, that version for good. Locked versions refuse (see canDelete).
+   */
+  async deleteObject(bucket: string, objectKey: string, opts: { versionId?: string; canDelete?: (r: ObjectRecord) => void } = {}): Promise<DeleteResult> {
+    const mode = (await this.getBucket(bucket)).versioning;
     const lockKey = `${bucket}\0${objectKey}`;
-    const old = await this.locks.run(lockKey, async () => {
-      const k = key(NS_OBJECT, bucket, objectKey);
+    const k = key(NS_OBJECT, bucket, objectKey);
+    const garbage: string[] = [];
+    const result = await this.locks.run(lockKey, async (): Promise<DeleteResult> => {
       const prevBuf = await this.index.get(k);
-      if (!prevBuf) return undefined;
-      const prev = decodeJson<ObjectRecord>(prevBuf);
-      const ops: IndexOp[] = [{ type: 'del', key: k }];
-      for (const p of prev.parts) if (p.inline) ops.push({ type: 'del', key: key(NS_INLINE, p.dataDir) });
+      const prev = prevBuf ? decodeJson<ObjectRecord>(prevBuf) : undefined;
+      const ops: IndexOp[] = [];
+      if (opts.versionId === undefined) {
+        if (!mode) {
+          if (!prev) return {};
+          opts.canDelete?.(prev);
+          ops.push({ type: 'del', key: k });
+          this.dropVersionData(prev, ops, garbage);
+          await this.index.batch(ops);
+          return { deleted: prev };
+        }
+        const marker: ObjectRecord = {
+          bucket, key: objectKey, size: 0, etag: '', mtime: Date.now(), versionId: 'null', headers: {}, meta: {}, checksums: {},
+          ec: prev?.ec ?? this.set.layoutFor(bucket, objectKey), parts: [], multipart: false, deleteMarker: true,
+        };
+        this.supersede(marker, prev, mode, ops, garbage);
+        if (mode === 'Suspended') await this.dropNullVersion(marker, prev, ops, garbage);
+        ops.push({ type: 'put', key: k, value: encodeJson(marker) });
+        await this.index.batch(ops);
+        return { deleteMarker: true, versionId: marker.versionId };
+      }
+      const target = await findVersion(this.index, prev, opts.versionId);
+      if (!target) {
+        if (opts.versionId !== 'null' && vseqOf(opts.versionId) === undefined) throw new StorageError('InvalidArgument', 'Invalid version id specified');
+        return { versionId: opts.versionId };
+      }
+      if (!target.deleteMarker) opts.canDelete?.(target);
+      if (target.versioned && target.vseq !== undefined) ops.push({ type: 'del', key: versionKey(bucket, objectKey, target.vseq) });
+      this.dropVersionData(target, ops, garbage);
+      if (prev && prev.versionId === target.versionId) {
+        const next = target.versioned ? (await versionsOf(this.index, bucket, objectKey)).find((r) => r.vseq !== target.vseq) : undefined;
+        ops.push(next ? { type: 'put', key: k, value: encodeJson(next) } : { type: 'del', key: k });
+      }
       await this.index.batch(ops);
-      return prev;
+      return { deleted: target, versionId: target.versionId, deleteMarker: !!target.deleteMarker };
     });
-    if (old) {
-      const dirs = old.parts.filter((p) => !p.inline).map((p) => p.dataDir);
-      if (dirs.length) this.pins.afterReaders(lockKey, () => { for (const d of dirs) void this.removeLater(d); });
-    }
-    return old;
+    this.freeLater(lockKey, garbage);
+    return result;
+  }
+
+  async listVersions(bucket: string, opts: VersionListOptions): Promise<VersionListResult> {
+    await this.getBucket(bucket);
+    return listVersions(this.index, bucket, opts);
   }
 
   async listObjects(bucket: string, opts: ListOptions): Promise<ListResult> {
@@ -363,6 +471,9 @@ export class ObjectStore {
     for await (const [, v] of this.index.entries({ gte: Buffer.from([NS_PART]), lt: Buffer.from([NS_PART + 1]) })) {
       live.add(decodeJson<PartRecord>(v).dataDir);
     }
+    for await (const [, v] of this.index.entries({ gte: Buffer.from([NS_VERSION]), lt: Buffer.from([NS_VERSION + 1]) })) {
+      for (const p of decodeJson<ObjectRecord>(v).parts) live.add(p.dataDir);
+    }
     let removed = 0;
     for (const d of this.set.drives) {
       if (!d.online) continue;
@@ -388,6 +499,14 @@ export class ObjectStore {
  * mistaken for an orphan. Orphans younger than this are collected at the next start.
  */
 const ORPHAN_GRACE_MS = 5000;
+
+export interface DeleteResult { deleted?: ObjectRecord; deleteMarker?: boolean; versionId?: string }
+
+function markerError(code: 'NoSuchKey' | 'MethodNotAllowed', marker: ObjectRecord): StorageError {
+  const e = new StorageError(code);
+  e.deleteMarker = { versionId: marker.versionId };
+  return e;
+}
 
 export function newId(): string { return randomUUID().replace(/-/g, ''); }
 

@@ -8,6 +8,7 @@ export const NS_UPLOAD = 0x75; // 'u'  u <bucket> NUL <key> NUL <uploadId>
 export const NS_PART = 0x70;   // 'p'  p <uploadId> NUL <part number, 5 digits>
 export const NS_HEAL = 0x68;   // 'h'  h <dataDir>
 export const NS_INLINE = 0x69; // 'i'  i <dataDir>  bytes of an inline part, apart from the record so listing never reads them
+export const NS_VERSION = 0x76; // 'v'  v <bucket> NUL <key> NUL <inverted version clock>: every version, newest first
 export const NS_KEYS = 0x6b;   // 'k'  k <access key>  (server's access keys; storage only stores them)
 
 const SEP = Buffer.from([0]);
@@ -65,6 +66,13 @@ export interface ObjectRecord {
   ec: ErasureLayout;
   parts: PartRecord[];
   multipart: boolean;
+  /** True once a version record (NS_VERSION) exists for this version. */
+  versioned?: boolean;
+  /** Version clock (µs, monotonic per process); orders versions of a key newest first. */
+  vseq?: number;
+  deleteMarker?: boolean;
+  retention?: { mode: 'GOVERNANCE' | 'COMPLIANCE'; until: number };
+  legalHold?: boolean;
 }
 
 export function encodeJson(v: unknown): Buffer { return Buffer.from(JSON.stringify(v), 'utf8'); }
@@ -90,6 +98,7 @@ export interface UploadRecord {
   checksumAlgorithm?: string;
   checksumType?: 'FULL_OBJECT' | 'COMPOSITE';
   ec: ErasureLayout;
+  lock?: Pick<ObjectRecord, 'retention' | 'legalHold'>;
 }
 
 export interface HealRecord {

@@ -11,9 +11,7 @@ export async function getObjectAttributes(ctx: Ctx): Promise<Reply> {
   requireBucketKey(ctx);
   const wanted = (header(ctx, 'x-amz-object-attributes') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   if (wanted.length === 0 || wanted.some((w) => !KNOWN.has(w))) throw new S3Error('InvalidArgument', 'Invalid attribute name specified.', { ArgumentName: 'x-amz-object-attributes' });
-  const rec = await ctx.store.headObject(ctx.bucket, ctx.key);
-  const v = ctx.query['versionId'];
-  if (v !== undefined && v !== rec.versionId) throw new S3Error('NoSuchVersion');
+  const rec = await ctx.store.headObject(ctx.bucket, ctx.key, ctx.query['versionId']);
   const want = new Set(wanted);
   const sums = Object.entries(rec.checksums).filter(([a]) => a !== 'CRC32C' || Object.keys(rec.checksums).length === 1);
   const maxParts = Math.min(Number(ctx.query['max-parts'] ?? header(ctx, 'x-amz-max-parts') ?? 1000) || 1000, 1000);
@@ -30,5 +28,5 @@ export async function getObjectAttributes(ctx: Ctx): Promise<Reply> {
     ]) : undefined,
     want.has('StorageClass') ? x('StorageClass', 'STANDARD') : undefined,
     want.has('ObjectSize') ? x('ObjectSize', rec.size) : undefined,
-  ]), 200, { 'last-modified': httpDate(rec.mtime), ...(rec.versionId !== 'null' ? { 'x-amz-version-id': rec.versionId } : {}) });
+  ]), 200, { 'last-modified': httpDate(rec.mtime), ...(rec.versioned ? { 'x-amz-version-id': rec.versionId } : {}) });
 }

@@ -54,7 +54,9 @@ export async function createBucket(ctx: Ctx): Promise<Reply> {
     }
   }
   try {
-    await ctx.store.createBucket(ctx.bucket, { owner: ctx.identity.accessKey });
+    const lock = (header(ctx, 'x-amz-bucket-object-lock-enabled') ?? '').toLowerCase() === 'true';
+    // Object Lock needs versions to protect: a lock-enabled bucket is versioned from birth.
+    await ctx.store.createBucket(ctx.bucket, { owner: ctx.identity.accessKey, ...(lock ? { versioning: 'Enabled' as const, config: { objectLock: { enabled: true } } } : {}) });
   } catch (e) {
     if (isStorageError(e, 'BucketAlreadyExists')) {
       const b = await ctx.store.getBucket(ctx.bucket);
@@ -99,9 +101,17 @@ export async function getVersioning(ctx: Ctx): Promise<Reply> {
   return xmlReply(xmlDoc('VersioningConfiguration', b.versioning ? x('Status', b.versioning) : []));
 }
 
-export async function putVersioning(_ctx: Ctx): Promise<Reply> {
-  // Versioned writes are not built yet: accepting the setting would promise versions we don't keep.
-  throw new S3Error('NotImplemented', 'Bucket versioning is not implemented yet');
+export async function putVersioning(ctx: Ctx): Promise<Reply> {
+  await ctx.store.getBucket(ctx.bucket);
+  const doc = await parseXml(await readSmallBody(ctx, 64 * 1024), 'VersioningConfiguration');
+  const status = text(doc, 'Status');
+  const mfa = text(doc, 'MfaDelete');
+  if (mfa !== undefined && mfa !== 'Disabled') throw new S3Error('NotImplemented', 'MFA delete is not supported');
+  if (status !== 'Enabled' && status !== 'Suspended') throw new S3Error('MalformedXML');
+  const b = await ctx.store.getBucket(ctx.bucket);
+  if (status === 'Suspended' && b.config.objectLock) throw new S3Error('InvalidBucketState', 'An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.');
+  await ctx.store.updateBucket(ctx.bucket, (r) => { r.versioning = status; });
+  return { status: 200 };
 }
 
 /** Kiln has no ACL grants: the owner has FULL_CONTROL, which is what this reports. */

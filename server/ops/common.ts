@@ -57,7 +57,12 @@ export function objectHeaders(rec: ObjectRecord): Record<string, string | number
   for (const [k, v] of Object.entries(rec.headers)) h[k] = wireText(v);
   for (const [k, v] of Object.entries(rec.meta)) h[`x-amz-meta-${k}`] = wireText(v);
   if (rec.tags && Object.keys(rec.tags).length) h['x-amz-tagging-count'] = Object.keys(rec.tags).length;
-  if (rec.versionId && rec.versionId !== 'null') h['x-amz-version-id'] = rec.versionId;
+  if (rec.versioned) h['x-amz-version-id'] = rec.versionId;
+  if (rec.retention) {
+    h['x-amz-object-lock-mode'] = rec.retention.mode;
+    h['x-amz-object-lock-retain-until-date'] = new Date(rec.retention.until).toISOString();
+  }
+  if (rec.legalHold !== undefined) h['x-amz-object-lock-legal-hold'] = rec.legalHold ? 'ON' : 'OFF';
   return h;
 }
 

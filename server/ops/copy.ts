@@ -8,6 +8,7 @@ import { allowed } from '../auth/identity';
 import { checkConditions, metaFromRequest, parseTagging, requireBucketKey, validateKey } from './common';
 import { checksumReplyHeaders, rejectUnsupportedWriteHeaders } from './put';
 import type { GetResult, ObjectRecord } from '../../storage';
+import { lockForNewVersion } from './object-lock';
 
 export interface CopySource { bucket: string; key: string; versionId?: string }
 
@@ -35,10 +36,9 @@ export async function openSource(ctx: Ctx, range?: (rec: ObjectRecord) => { star
   const src = parseCopySource(ctx);
   if (!allowed(ctx.identity, 'read', src.bucket)) throw new S3Error('AccessDenied');
   return ctx.store.getObject(src.bucket, src.key, (rec) => {
-    if (src.versionId !== undefined && src.versionId !== rec.versionId) throw new S3Error('NoSuchVersion');
     checkConditions(ctx, rec, 'x-amz-copy-source-');
     return range ? range(rec) : undefined;
-  });
+  }, src.versionId);
 }
 
 export async function copyObject(ctx: Ctx): Promise<Reply> {
@@ -51,9 +51,10 @@ export async function copyObject(ctx: Ctx): Promise<Reply> {
   if (!['COPY', 'REPLACE'].includes(directive)) throw new S3Error('InvalidArgument', 'Unknown metadata directive.', { ArgumentName: 'x-amz-metadata-directive' });
   if (!['COPY', 'REPLACE'].includes(tagDirective)) throw new S3Error('InvalidArgument', 'Unknown tagging directive.', { ArgumentName: 'x-amz-tagging-directive' });
   const src = parseCopySource(ctx);
-  if (src.bucket === ctx.bucket && src.key === ctx.key && directive === 'COPY' && !header(ctx, 'x-amz-storage-class')) {
+  if (src.bucket === ctx.bucket && src.key === ctx.key && src.versionId === undefined && directive === 'COPY' && !header(ctx, 'x-amz-storage-class')) {
     throw new S3Error('InvalidRequest', 'This copy request is illegal because it is trying to copy an object to itself without changing the object\'s metadata, storage class, website redirect location or encryption attributes.');
   }
+  const lock = await lockForNewVersion(ctx);
   const got = await openSource(ctx);
   if (got.record.size > ctx.config.maxObjectSize) { got.stream.destroy(); throw new S3Error('InvalidRequest', 'The specified copy source is larger than the maximum allowable size for a copy source: 5368709120'); }
   const s = got.record;
@@ -66,6 +67,7 @@ export async function copyObject(ctx: Ctx): Promise<Reply> {
       // Whole-object checksums other than CRC32C carry over unchanged: the bytes are identical.
       checksums: s.multipart ? {} : Object.fromEntries(Object.entries(s.checksums).filter(([a]) => a !== 'CRC32C')),
       ifNoneMatch: header(ctx, 'if-none-match'), ifMatch: header(ctx, 'if-match'),
+      lock,
     });
   } finally {
     got.stream.destroy();
@@ -73,5 +75,5 @@ export async function copyObject(ctx: Ctx): Promise<Reply> {
   return xmlReply(xmlDoc('CopyObjectResult', [
     x('LastModified', isoDate(rec.mtime)), x('ETag', `"${rec.etag}"`),
     ...Object.entries(checksumReplyHeaders(rec)).filter(([h]) => h !== 'x-amz-checksum-type').map(([h, v]) => x(`Checksum${h.slice('x-amz-checksum-'.length).toUpperCase()}`, v)),
-  ]), 200, { ...(s.versionId !== 'null' ? { 'x-amz-copy-source-version-id': s.versionId } : {}) });
+  ]), 200, { ...(s.versioned ? { 'x-amz-copy-source-version-id': s.versionId } : {}), ...(rec.versioned ? { 'x-amz-version-id': rec.versionId } : {}) });
 }

@@ -6,21 +6,28 @@ import { S3Error } from '../errors';
 import { x, xmlDoc, parseXml, text, children } from '../xml';
 import { readSmallBody } from '../body';
 import { requireBucketKey } from './common';
+import { versionOf } from './get';
+import { lockGuard } from './object-lock';
+import { toS3Error } from '../errors';
+import type { DeleteResult } from '../../storage';
+
+function deleteHeaders(r: DeleteResult): Record<string, string> {
+  const h: Record<string, string> = {};
+  if (r.deleteMarker) h['x-amz-delete-marker'] = 'true';
+  if (r.versionId !== undefined && (r.deleteMarker || r.versionId !== 'null' || r.deleted?.versioned)) h['x-amz-version-id'] = r.versionId;
+  return h;
+}
 
 export async function deleteObject(ctx: Ctx): Promise<Reply> {
   requireBucketKey(ctx);
-  const v = ctx.query['versionId'];
-  if (v !== undefined && v !== 'null') {
-    await ctx.store.getBucket(ctx.bucket);
-    return { status: 204 }; // no such version: deleting it is a no-op, as on S3
-  }
+  const versionId = versionOf(ctx);
   const ifMatch = header(ctx, 'if-match');
   if (ifMatch !== undefined) {
-    const rec = await ctx.store.headObject(ctx.bucket, ctx.key).catch(() => undefined);
+    const rec = await ctx.store.headObject(ctx.bucket, ctx.key, versionId).catch(() => undefined);
     if (rec && ifMatch !== '*' && ifMatch.replace(/"/g, '') !== rec.etag) throw new S3Error('PreconditionFailed');
   }
-  await ctx.store.deleteObject(ctx.bucket, ctx.key);
-  return { status: 204 };
+  const r = await ctx.store.deleteObject(ctx.bucket, ctx.key, { versionId, canDelete: lockGuard(ctx) });
+  return { status: 204, headers: deleteHeaders(r) };
 }
 
 const MAX_DELETE_KEYS = 1000;
@@ -44,10 +51,16 @@ export async function deleteObjects(ctx: Ctx): Promise<Reply> {
     const versionId = text(o, 'VersionId');
     if (key === undefined) throw new S3Error('MalformedXML');
     try {
-      if (versionId === undefined || versionId === 'null') await ctx.store.deleteObject(ctx.bucket, key);
-      if (!quiet) deleted.push(x('Deleted', [x('Key', key), versionId !== undefined ? x('VersionId', versionId) : undefined]));
+      const r = await ctx.store.deleteObject(ctx.bucket, key, { versionId, canDelete: lockGuard(ctx) });
+      if (!quiet) {
+        deleted.push(x('Deleted', [
+          x('Key', key), versionId !== undefined ? x('VersionId', versionId) : undefined,
+          r.deleteMarker ? x('DeleteMarker', true) : undefined,
+          r.deleteMarker && r.versionId !== undefined ? x('DeleteMarkerVersionId', r.versionId) : undefined,
+        ]));
+      }
     } catch (e) {
-      const code = (e as { code?: string }).code ?? 'InternalError';
+      const code = e instanceof S3Error ? e.code : toS3Error(e).code;
       errors.push(x('Error', [x('Key', key), versionId !== undefined ? x('VersionId', versionId) : undefined, x('Code', code), x('Message', (e as Error).message)]));
     }
   }

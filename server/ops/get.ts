@@ -14,6 +14,13 @@ const OVERRIDES: Record<string, string> = {
   'response-content-encoding': 'content-encoding',
 };
 
+/** The versionId query parameter; an empty one is a client error, as on S3. */
+export function versionOf(ctx: Ctx): string | undefined {
+  const v = ctx.query['versionId'];
+  if (v === '') throw new S3Error('InvalidArgument', 'Version id cannot be the empty string', { ArgumentName: 'versionId', ArgumentValue: '' });
+  return v;
+}
+
 interface Plan { start: number; end: number; status: number; headers: Record<string, string | number> }
 
 /** Parse a single-range `Range` header. Returns undefined for a header S3 ignores (serves whole object). */
@@ -37,13 +44,7 @@ function rangeError(size: number): S3Error {
   return new S3Error('InvalidRange', undefined, { RangeRequested: '', ActualObjectSize: String(size) }, { 'content-range': `bytes */${size}` });
 }
 
-function checkVersion(ctx: Ctx, rec: ObjectRecord): void {
-  const v = ctx.query['versionId'];
-  if (v !== undefined && v !== rec.versionId) throw new S3Error('NoSuchVersion', undefined, { Key: ctx.key, VersionId: v });
-}
-
 function plan(ctx: Ctx, rec: ObjectRecord): Plan {
-  checkVersion(ctx, rec);
   checkConditions(ctx, rec);
   const headers: Record<string, string | number> = objectHeaders(rec);
   const partNumber = ctx.query['partNumber'];
@@ -89,13 +90,13 @@ export async function getObject(ctx: Ctx): Promise<Reply> {
     p = plan(ctx, rec);
     applyOverrides(ctx, p.headers);
     return { start: p.start, end: p.end };
-  });
+  }, versionOf(ctx));
   return { status: p.status, headers: p.headers, body: got.stream, bytesOut: p.end - p.start };
 }
 
 export async function headObject(ctx: Ctx): Promise<Reply> {
   requireBucketKey(ctx);
-  const rec = await ctx.store.headObject(ctx.bucket, ctx.key);
+  const rec = await ctx.store.headObject(ctx.bucket, ctx.key, versionOf(ctx));
   const { status, headers } = plan(ctx, rec);
   applyOverrides(ctx, headers);
   return { status, headers };

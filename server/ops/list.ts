@@ -88,23 +88,33 @@ export function decodeToken(t: string): string | undefined {
   return s.startsWith('k1:') ? s.slice(3) : undefined;
 }
 
-/** Without versioning every object is its own single "null" version. */
+/** Every version of every key, newest first per key; delete markers as DeleteMarker entries. */
 export async function listObjectVersions(ctx: Ctx): Promise<Reply> {
   const enc = encodingType(ctx);
   const keyMarker = ctx.query['key-marker'] ?? '';
-  const r = await scan(ctx, keyMarker || undefined);
+  const versionIdMarker = ctx.query['version-id-marker'] ?? '';
+  if (versionIdMarker && !keyMarker) throw new S3Error('InvalidArgument', 'A version-id marker cannot be specified without a key marker.', { ArgumentName: 'version-id-marker' });
+  const max = maxKeys(ctx);
   const delim = ctx.query['delimiter'];
+  const r = await ctx.store.listVersions(ctx.bucket, {
+    prefix: ctx.query['prefix'] ?? '', delimiter: delim || undefined, keyMarker: keyMarker || undefined,
+    versionIdMarker: versionIdMarker || undefined, maxKeys: max,
+  });
+  const owner = x('Owner', ownerXml(ctx.identity.accessKey));
   return xmlReply(xmlDoc('ListVersionsResult', [
     x('Name', ctx.bucket), x('Prefix', enc(ctx.query['prefix'] ?? '')), x('KeyMarker', enc(keyMarker)),
-    x('VersionIdMarker', ctx.query['version-id-marker'] ?? ''), x('MaxKeys', r.max),
+    x('VersionIdMarker', versionIdMarker), x('MaxKeys', max),
     delim ? x('Delimiter', enc(delim)) : undefined,
     ctx.query['encoding-type'] ? x('EncodingType', 'url') : undefined,
     x('IsTruncated', r.isTruncated),
-    r.isTruncated && r.last !== undefined ? [x('NextKeyMarker', enc(r.last)), x('NextVersionIdMarker', 'null')] : undefined,
-    r.objects.map((o) => x('Version', [
-      x('Key', enc(o.key)), x('VersionId', o.versionId || 'null'), x('IsLatest', true), x('LastModified', isoDate(o.mtime)),
-      x('ETag', `"${o.etag}"`), x('Size', o.size), x('StorageClass', 'STANDARD'), x('Owner', ownerXml(ctx.identity.accessKey)),
-    ])),
+    r.isTruncated && r.nextKeyMarker !== undefined ? x('NextKeyMarker', enc(r.nextKeyMarker)) : undefined,
+    r.isTruncated && r.nextVersionIdMarker !== undefined ? x('NextVersionIdMarker', r.nextVersionIdMarker) : undefined,
+    r.versions.map(({ record: o, isLatest }) => o.deleteMarker
+      ? x('DeleteMarker', [x('Key', enc(o.key)), x('VersionId', o.versionId), x('IsLatest', isLatest), x('LastModified', isoDate(o.mtime)), owner])
+      : x('Version', [
+        x('Key', enc(o.key)), x('VersionId', o.versionId || 'null'), x('IsLatest', isLatest), x('LastModified', isoDate(o.mtime)),
+        x('ETag', `"${o.etag}"`), x('Size', o.size), x('StorageClass', 'STANDARD'), owner,
+      ])),
     r.commonPrefixes.map((p) => x('CommonPrefixes', x('Prefix', enc(p)))),
   ]));
 }

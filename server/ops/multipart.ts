@@ -11,6 +11,7 @@ import { ownerXml } from './bucket';
 import { openSource } from './copy';
 import { rejectUnsupportedWriteHeaders } from './put';
 import { parseRange } from './get';
+import { lockForNewVersion } from './object-lock';
 import { createChecksum, ChecksumAlgorithm, CHECKSUM_ALGORITHMS } from '../checksums';
 import type { StoredPart, UploadRecord } from '../../storage';
 
@@ -48,6 +49,7 @@ export async function createUpload(ctx: Ctx): Promise<Reply> {
   const up = await ctx.mp.create(ctx.bucket, ctx.key, {
     contentType: m.contentType, headers: m.headers, meta: m.meta, tags: parseTagging(header(ctx, 'x-amz-tagging')),
     checksumAlgorithm: alg, checksumType: alg ? 'COMPOSITE' : undefined,
+    lock: await lockForNewVersion(ctx),
   });
   return xmlReply(xmlDoc('InitiateMultipartUploadResult', [x('Bucket', ctx.bucket), x('Key', ctx.key), x('UploadId', up.uploadId)]), 200,
     alg ? { 'x-amz-checksum-algorithm': alg, 'x-amz-checksum-type': 'COMPOSITE' } : {});
@@ -150,7 +152,7 @@ export async function completeUpload(ctx: Ctx): Promise<Reply> {
     x('Location', `http://${host}/${ctx.bucket}/${encodeURI(ctx.key)}`), x('Bucket', ctx.bucket), x('Key', ctx.key), x('ETag', `"${rec.etag}"`),
     sum ? x(`Checksum${up.checksumAlgorithm}`, sum) : undefined,
     sum ? x('ChecksumType', 'COMPOSITE') : undefined,
-  ]), 200, rec.versionId !== 'null' ? { 'x-amz-version-id': rec.versionId } : {});
+  ]), 200, rec.versioned ? { 'x-amz-version-id': rec.versionId } : {});
 }
 
 export async function abortUpload(ctx: Ctx): Promise<Reply> {

@@ -5,6 +5,7 @@ import { S3Error } from '../errors';
 import { objectBody } from '../body';
 import { metaFromRequest, parseTagging, requireBucketKey, validateKey } from './common';
 import type { ObjectRecord } from '../../storage';
+import { lockForNewVersion } from './object-lock';
 
 export function checksumReplyHeaders(rec: Pick<ObjectRecord, 'checksums' | 'checksumType'>, explicitOnly = true): Record<string, string> {
   const out: Record<string, string> = {};
@@ -21,7 +22,7 @@ export function rejectUnsupportedWriteHeaders(ctx: Ctx): void {
   if (acl !== undefined && acl !== 'private' && acl !== 'bucket-owner-full-control') {
     throw new S3Error('NotImplemented', `canned ACL ${acl} is not supported yet`);
   }
-  for (const h of ['x-amz-server-side-encryption', 'x-amz-server-side-encryption-customer-algorithm', 'x-amz-object-lock-mode', 'x-amz-object-lock-legal-hold', 'x-amz-grant-read', 'x-amz-grant-full-control', 'x-amz-grant-write-acp', 'x-amz-grant-read-acp']) {
+  for (const h of ['x-amz-server-side-encryption', 'x-amz-server-side-encryption-customer-algorithm', 'x-amz-grant-read', 'x-amz-grant-full-control', 'x-amz-grant-write-acp', 'x-amz-grant-read-acp']) {
     if (header(ctx, h) !== undefined) throw new S3Error('NotImplemented', `${h} is not supported yet`);
   }
   const sc = header(ctx, 'x-amz-storage-class');
@@ -36,6 +37,7 @@ export async function putObject(ctx: Ctx): Promise<Reply> {
   const m = metaFromRequest(ctx);
   const tags = parseTagging(header(ctx, 'x-amz-tagging'));
   await ctx.store.getBucket(ctx.bucket); // NoSuchBucket before reading a body
+  const lock = await lockForNewVersion(ctx);
   const plan = objectBody(ctx, ctx.config.maxObjectSize);
   const rec = await ctx.store.putObject(ctx.bucket, ctx.key, plan.body, {
     contentType: m.contentType, headers: m.headers, meta: m.meta, tags,
@@ -43,9 +45,10 @@ export async function putObject(ctx: Ctx): Promise<Reply> {
     ifNoneMatch: header(ctx, 'if-none-match'),
     ifMatch: header(ctx, 'if-match'),
     beforeCommit: plan.beforeCommit,
+    lock,
   });
   return {
     status: 200,
-    headers: { etag: `"${rec.etag}"`, ...checksumReplyHeaders(rec), ...(rec.versionId !== 'null' ? { 'x-amz-version-id': rec.versionId } : {}) },
+    headers: { etag: `"${rec.etag}"`, ...checksumReplyHeaders(rec), ...(rec.versioned ? { 'x-amz-version-id': rec.versionId } : {}) },
   };
 }

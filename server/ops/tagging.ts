@@ -5,6 +5,7 @@ import { S3Error } from '../errors';
 import { x, xmlDoc, parseXml, text, children } from '../xml';
 import { readSmallBody } from '../body';
 import { requireBucketKey, validateTags } from './common';
+import { versionOf } from './get';
 
 async function readTagSet(ctx: Ctx, maxTags: number): Promise<Record<string, string>> {
   const doc = await parseXml(await readSmallBody(ctx, 64 * 1024), 'Tagging');
@@ -29,22 +30,22 @@ function tagXml(tags: Record<string, string> | undefined): string {
 
 export async function putObjectTagging(ctx: Ctx): Promise<Reply> {
   requireBucketKey(ctx);
-  await ctx.store.headObject(ctx.bucket, ctx.key);
+  await ctx.store.headObject(ctx.bucket, ctx.key, versionOf(ctx));
   const tags = await readTagSet(ctx, 10);
-  await ctx.store.updateObject(ctx.bucket, ctx.key, (r) => { r.tags = tags; });
-  return { status: 200 };
+  const rec = await ctx.store.updateObject(ctx.bucket, ctx.key, (r) => { r.tags = tags; }, versionOf(ctx));
+  return { status: 200, headers: rec.versioned ? { 'x-amz-version-id': rec.versionId } : {} };
 }
 
 export async function getObjectTagging(ctx: Ctx): Promise<Reply> {
   requireBucketKey(ctx);
-  const rec = await ctx.store.headObject(ctx.bucket, ctx.key);
-  return xmlReply(tagXml(rec.tags));
+  const rec = await ctx.store.headObject(ctx.bucket, ctx.key, versionOf(ctx));
+  return xmlReply(tagXml(rec.tags), 200, rec.versioned ? { 'x-amz-version-id': rec.versionId } : {});
 }
 
 export async function deleteObjectTagging(ctx: Ctx): Promise<Reply> {
   requireBucketKey(ctx);
-  await ctx.store.updateObject(ctx.bucket, ctx.key, (r) => { r.tags = undefined; });
-  return { status: 204 };
+  const rec = await ctx.store.updateObject(ctx.bucket, ctx.key, (r) => { r.tags = undefined; }, versionOf(ctx));
+  return { status: 204, headers: rec.versioned ? { 'x-amz-version-id': rec.versionId } : {} };
 }
 
 export async function putBucketTagging(ctx: Ctx): Promise<Reply> {
