@@ -34,7 +34,7 @@ pid=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null && break; sleep 0.1; done
 
 export KILN_ROOT_USER=$main_key KILN_ROOT_PASSWORD=$main_secret
-node "$root/server/kiln.cjs" admin key create --endpoint "http://127.0.0.1:$port" --bucket '*:readwrite' \
+node "$root/server/kiln.cjs" admin key create --endpoint "http://127.0.0.1:$port" --own-buckets \
   --access-key "$alt_key" --secret-key "$alt_secret" >/dev/null || { echo "could not create the alt key"; exit 1; }
 owner_id() { node -e "console.log(require('crypto').createHash('sha256').update('kiln-owner:'+process.argv[1]).digest('hex'))" "$1"; }
 

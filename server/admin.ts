@@ -21,11 +21,11 @@ export async function adminRequest(ctx: Ctx, credentials: Credentials, path: str
     return { status: 200, json: keys.map(({ secretKey: _s, ...k }) => k) };
   }
   if (what === 'keys' && ctx.method === 'POST' && !id) {
-    const body = JSON.parse((await readSmallBody(ctx, 64 * 1024)).toString('utf8') || '{}') as { buckets?: Record<string, Access>; accessKey?: string; secretKey?: string; description?: string };
+    const body = JSON.parse((await readSmallBody(ctx, 64 * 1024)).toString('utf8') || '{}') as { buckets?: Record<string, Access>; accessKey?: string; secretKey?: string; description?: string; ownBuckets?: boolean };
     const buckets = body.buckets ?? {};
     for (const [b, a] of Object.entries(buckets)) if (a !== 'read' && a !== 'readwrite') throw new S3Error('InvalidArgument', `access for ${b} must be read or readwrite`);
-    if (Object.keys(buckets).length === 0) throw new S3Error('InvalidArgument', 'a key needs at least one bucket (or "*")');
-    return { status: 200, json: await credentials.create(buckets, body.accessKey, body.secretKey, body.description) };
+    if (Object.keys(buckets).length === 0 && !body.ownBuckets) throw new S3Error('InvalidArgument', 'a key needs at least one bucket (or "*"), or --own-buckets');
+    return { status: 200, json: await credentials.create(buckets, body.accessKey, body.secretKey, body.description, !!body.ownBuckets) };
   }
   if (what === 'keys' && ctx.method === 'DELETE' && id) {
     const had = await credentials.remove(id);

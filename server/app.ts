@@ -13,7 +13,8 @@ import { S3Error, toS3Error } from './errors';
 import { errorXml } from './xml';
 import { route, Level } from './router';
 import { verifySigV4, AuthContext } from './auth/sigv4';
-import { Credentials, allowed, ANONYMOUS, Identity } from './auth/identity';
+import { Credentials, ANONYMOUS, Identity } from './auth/identity';
+import { authorize } from './auth/access';
 import { Metrics } from './metrics';
 import { ADMIN_PREFIX, adminRequest, sendJson } from './admin';
 
@@ -184,10 +185,7 @@ export async function createServer(config: ServerConfig, opts: { logger?: boolea
         const row = r as Exclude<typeof r, { op: 'NotImplemented' }>;
         op = row.op;
         // POST object carries its own signature (the form policy) and checks it itself.
-        if (row.op !== 'PostObject') {
-          if (identity.anonymous) throw new S3Error('AccessDenied');
-          if (!allowed(identity, row.perm, a.bucket)) throw new S3Error('AccessDenied');
-        }
+        if (row.op !== 'PostObject') await authorize(ctx, row);
         const out = await row.handler(ctx);
         send(res, ctx.method, out, (err) => {
           if (err) request.log.warn({ reqId: id, op, error: err.message }, 'response stream ended early');

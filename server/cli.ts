@@ -29,7 +29,8 @@ const ADMIN_HELP = `kiln admin — manage a running Kiln server
 
 Usage:
   kiln admin status                                  drives, layout, heal queue
-  kiln admin key create --bucket NAME[:read|:readwrite] [--bucket ...] [--access-key AK] [--secret-key SK]
+  kiln admin key create --bucket NAME[:read|:readwrite] [--bucket ...] [--own-buckets] [--access-key AK] [--secret-key SK]
+                                                     --own-buckets: may create buckets, full rights on those
   kiln admin key list                                access keys and their buckets
   kiln admin key delete ACCESS_KEY
   kiln admin heal                                    queue a full heal sweep
@@ -72,7 +73,7 @@ async function runServer(argv: string[]): Promise<void> {
 async function runAdmin(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv, allowPositionals: true,
-    options: { endpoint: { type: 'string' }, bucket: { type: 'string', multiple: true }, 'access-key': { type: 'string' }, 'secret-key': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { endpoint: { type: 'string' }, bucket: { type: 'string', multiple: true }, 'own-buckets': { type: 'boolean' }, 'access-key': { type: 'string' }, 'secret-key': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help || positionals.length === 0) { process.stdout.write(ADMIN_HELP); return; }
   const endpoint = values.endpoint ?? `http://${process.env.KILN_ADDRESS ?? '127.0.0.1:9000'}`;
@@ -89,7 +90,7 @@ async function runAdmin(argv: string[]): Promise<void> {
       const [name, access = 'readwrite'] = b.split(':');
       buckets[name] = access === 'rw' ? 'readwrite' : access === 'ro' ? 'read' : access;
     }
-    out = await call('POST', 'keys', { buckets, accessKey: values['access-key'], secretKey: values['secret-key'] });
+    out = await call('POST', 'keys', { buckets, accessKey: values['access-key'], secretKey: values['secret-key'], ownBuckets: values['own-buckets'] });
   } else {
     process.stderr.write(ADMIN_HELP);
     process.exitCode = 2;

@@ -48,6 +48,8 @@ export interface PutOptions {
   ifMatch?: string;
   /** Object Lock state for the new version (retention, legal hold). */
   lock?: Pick<ObjectRecord, 'retention' | 'legalHold'>;
+  acl?: string;
+  owner?: string;
   /** 'md5' (default) or 'random' (directory buckets: no MD5 on the write path). */
   etag?: 'md5' | 'random';
   /**
@@ -188,7 +190,7 @@ export class ObjectStore {
       bucket, key: objectKey, size: part.size, etag: part.etag, mtime: now, versionId: 'null',
       contentType: opts.contentType, headers: opts.headers ?? {}, meta: opts.meta ?? {}, tags: opts.tags,
       checksums: { CRC32C: crcBase64(part.crc32c), ...(opts.checksums ?? {}), ...(part.checksums ?? {}) }, checksumType: 'FULL_OBJECT',
-      ec, parts: [part], multipart: false, ...(opts.lock ?? {}),
+      ec, parts: [part], multipart: false, ...(opts.lock ?? {}), ...(opts.acl && opts.acl !== 'private' ? { acl: opts.acl } : {}), ...(opts.owner ? { owner: opts.owner } : {}),
     };
     try {
       await this.commitObject(rec, opts, part.inline ? [{ type: 'put', key: key(NS_INLINE, part.dataDir), value: part.inlineBytes! }] : []);

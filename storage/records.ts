@@ -72,6 +72,9 @@ export interface ObjectRecord {
   vseq?: number;
   deleteMarker?: boolean;
   retention?: { mode: 'GOVERNANCE' | 'COMPLIANCE'; until: number };
+  /** Canned ACL of this version (server/ decides what it grants) and the key that wrote it. */
+  acl?: string;
+  owner?: string;
   legalHold?: boolean;
 }
 

@@ -12,6 +12,8 @@ export interface AccessKeyRecord {
   secretKey: string;
   /** bucket name (or '*') → rights */
   buckets: Record<string, Access>;
+  /** May create buckets and has full rights on the buckets it created (a tenant of its own). */
+  ownBuckets?: boolean;
   created: number;
   description?: string;
 }
@@ -21,6 +23,7 @@ export interface Identity {
   root: boolean;
   anonymous: boolean;
   buckets: Record<string, Access>;
+  ownBuckets?: boolean;
 }
 
 export const ANONYMOUS: Identity = { accessKey: '', root: false, anonymous: true, buckets: {} };
@@ -52,14 +55,14 @@ export class Credentials {
     if (accessKey === this.rootUser) return { accessKey, root: true, anonymous: false, buckets: { '*': 'readwrite' } };
     const rec = await this.record(accessKey);
     if (!rec) throw new S3Error('InvalidAccessKeyId');
-    return { accessKey, root: false, anonymous: false, buckets: rec.buckets };
+    return { accessKey, root: false, anonymous: false, buckets: rec.buckets, ownBuckets: rec.ownBuckets };
   }
 
-  async create(buckets: Record<string, Access>, accessKey?: string, secretKey?: string, description?: string): Promise<AccessKeyRecord> {
+  async create(buckets: Record<string, Access>, accessKey?: string, secretKey?: string, description?: string, ownBuckets = false): Promise<AccessKeyRecord> {
     const rec: AccessKeyRecord = {
       accessKey: accessKey ?? `KI${randomBytes(9).toString('hex').toUpperCase()}`,
       secretKey: secretKey ?? randomBytes(30).toString('base64url'),
-      buckets, created: Date.now(), description,
+      buckets, created: Date.now(), description, ...(ownBuckets ? { ownBuckets: true } : {}),
     };
     if (rec.accessKey === this.rootUser) throw new Error('access key clashes with the root user');
     await this.kv.put(rec.accessKey, rec);
@@ -89,6 +92,6 @@ export function allowed(who: Identity, perm: Permission, bucket: string): boolea
   return perm === 'read' ? true : rights === 'readwrite';
 }
 
-export function visibleBucket(who: Identity, bucket: string): boolean {
-  return who.root || !!who.buckets[bucket] || !!who.buckets['*'];
+export function visibleBucket(who: Identity, bucket: string, owner?: string): boolean {
+  return who.root || !!who.buckets[bucket] || !!who.buckets['*'] || (!!who.ownBuckets && owner === who.accessKey);
 }

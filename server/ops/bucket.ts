@@ -7,6 +7,8 @@ import { x, xmlDoc, isoDate, parseXml, text } from '../xml';
 import { readSmallBody } from '../body';
 import { visibleBucket } from '../auth/identity';
 import { isStorageError } from '../../storage';
+import { cannedAcl, bucketAcl, aclGrants, CannedAcl } from '../auth/access';
+import { versionOf } from './get';
 
 export function ownerXml(accessKey: string) {
   return [x('ID', ownerId(accessKey)), x('DisplayName', accessKey || 'anonymous')];
@@ -30,7 +32,7 @@ export async function listBuckets(ctx: Ctx): Promise<Reply> {
   const prefix = ctx.query['prefix'] ?? '';
   const max = Math.min(Number(ctx.query['max-buckets'] ?? 10000) || 10000, 10000);
   const after = ctx.query['continuation-token'] ? Buffer.from(ctx.query['continuation-token'], 'base64url').toString('utf8') : '';
-  const all = (await ctx.store.listBuckets()).filter((b) => visibleBucket(ctx.identity, b.name) && b.name.startsWith(prefix) && b.name > after);
+  const all = (await ctx.store.listBuckets()).filter((b) => visibleBucket(ctx.identity, b.name, b.owner) && b.name.startsWith(prefix) && b.name > after);
   const page = all.slice(0, max);
   const more = all.length > page.length;
   return xmlReply(xmlDoc('ListAllMyBucketsResult', [
@@ -43,8 +45,7 @@ export async function listBuckets(ctx: Ctx): Promise<Reply> {
 
 export async function createBucket(ctx: Ctx): Promise<Reply> {
   validateBucketName(ctx.bucket);
-  const acl = header(ctx, 'x-amz-acl');
-  if (acl !== undefined && acl !== 'private') throw new S3Error('NotImplemented', `canned ACL ${acl} is not supported yet`);
+  const acl = cannedAcl(ctx);
   const body = await readSmallBody(ctx, 64 * 1024);
   if (body.length > 0) {
     const conf = await parseXml(body, 'CreateBucketConfiguration');
@@ -56,7 +57,7 @@ export async function createBucket(ctx: Ctx): Promise<Reply> {
   try {
     const lock = (header(ctx, 'x-amz-bucket-object-lock-enabled') ?? '').toLowerCase() === 'true';
     // Object Lock needs versions to protect: a lock-enabled bucket is versioned from birth.
-    await ctx.store.createBucket(ctx.bucket, { owner: ctx.identity.accessKey, ...(lock ? { versioning: 'Enabled' as const, config: { objectLock: { enabled: true } } } : {}) });
+    await ctx.store.createBucket(ctx.bucket, { owner: ctx.identity.accessKey, versioning: lock ? 'Enabled' : undefined, config: { ...(lock ? { objectLock: { enabled: true } } : {}), ...(acl && acl !== 'private' ? { acl } : {}) } });
   } catch (e) {
     if (isStorageError(e, 'BucketAlreadyExists')) {
       const b = await ctx.store.getBucket(ctx.bucket);
@@ -114,16 +115,39 @@ export async function putVersioning(ctx: Ctx): Promise<Reply> {
   return { status: 200 };
 }
 
-/** Kiln has no ACL grants: the owner has FULL_CONTROL, which is what this reports. */
+/** ACLs are canned (private, public-read, ...): this reports the grants the canned ACL stands for. */
 export async function getAcl(ctx: Ctx): Promise<Reply> {
   const b = await ctx.store.getBucket(ctx.bucket);
-  if (ctx.key) await ctx.store.headObject(ctx.bucket, ctx.key);
-  const owner = ownerXml(b.owner ?? ctx.identity.accessKey);
+  let acl = bucketAcl(b);
+  let owner = b.owner ?? ctx.identity.accessKey;
+  if (ctx.key) {
+    const rec = await ctx.store.headObject(ctx.bucket, ctx.key, versionOf(ctx));
+    acl = (rec.acl ?? 'private') as CannedAcl;
+    owner = rec.owner ?? owner;
+  }
+  const ownerEl = ownerXml(owner);
+  const xsi = (type: string) => ({ 'xmlns:xsi': 'http://www.w3.org/2001/XMLSchema-instance', 'xsi:type': type });
   return xmlReply(xmlDoc('AccessControlPolicy', [
-    x('Owner', owner),
-    x('AccessControlList', x('Grant', [
-      x('Grantee', owner, { 'xmlns:xsi': 'http://www.w3.org/2001/XMLSchema-instance', 'xsi:type': 'CanonicalUser' }),
-      x('Permission', 'FULL_CONTROL'),
-    ])),
+    x('Owner', ownerEl),
+    x('AccessControlList', [
+      x('Grant', [x('Grantee', ownerEl, xsi('CanonicalUser')), x('Permission', 'FULL_CONTROL')]),
+      ...aclGrants(acl).map((g) => x('Grant', [x('Grantee', x('URI', g.group!), xsi('Group')), x('Permission', g.permission)])),
+    ]),
   ]));
+}
+
+/** Put{Bucket,Object}Acl with a canned ACL header; full grant documents are not supported. */
+export async function putAcl(ctx: Ctx): Promise<Reply> {
+  const acl = cannedAcl(ctx);
+  const body = await readSmallBody(ctx, 64 * 1024);
+  if (acl === undefined) {
+    if (body.length > 0) throw new S3Error('NotImplemented', 'ACL grant documents are not supported; use a canned ACL (x-amz-acl)');
+    throw new S3Error('MissingSecurityHeader', 'Your request was missing a required header', { MissingHeaderName: 'x-amz-acl' });
+  }
+  if (ctx.key) {
+    await ctx.store.updateObject(ctx.bucket, ctx.key, (r) => { r.acl = acl === 'private' ? undefined : acl; }, versionOf(ctx));
+  } else {
+    await ctx.store.updateBucket(ctx.bucket, (b) => { if (acl === 'private') delete b.config.acl; else b.config.acl = acl; });
+  }
+  return { status: 200 };
 }

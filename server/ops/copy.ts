@@ -4,11 +4,11 @@ import type { Ctx, Reply } from '../context';
 import { header, xmlReply } from '../context';
 import { S3Error } from '../errors';
 import { x, xmlDoc, isoDate } from '../xml';
-import { allowed } from '../auth/identity';
 import { checkConditions, metaFromRequest, parseTagging, requireBucketKey, validateKey } from './common';
 import { checksumReplyHeaders, rejectUnsupportedWriteHeaders } from './put';
 import type { GetResult, ObjectRecord } from '../../storage';
 import { lockForNewVersion } from './object-lock';
+import { cannedAcl, mayRead } from '../auth/access';
 
 export interface CopySource { bucket: string; key: string; versionId?: string }
 
@@ -34,8 +34,9 @@ export function parseCopySource(ctx: Ctx): CopySource {
 /** Open the copy source, checking read rights and x-amz-copy-source-if-* conditions. */
 export async function openSource(ctx: Ctx, range?: (rec: ObjectRecord) => { start: number; end: number }): Promise<GetResult> {
   const src = parseCopySource(ctx);
-  if (!allowed(ctx.identity, 'read', src.bucket)) throw new S3Error('AccessDenied');
+  const bucketRec = await ctx.store.getBucket(src.bucket);
   return ctx.store.getObject(src.bucket, src.key, (rec) => {
+    if (!mayRead(ctx, bucketRec, rec)) throw new S3Error('AccessDenied');
     checkConditions(ctx, rec, 'x-amz-copy-source-');
     return range ? range(rec) : undefined;
   }, src.versionId);
@@ -67,7 +68,7 @@ export async function copyObject(ctx: Ctx): Promise<Reply> {
       // Whole-object checksums other than CRC32C carry over unchanged: the bytes are identical.
       checksums: s.multipart ? {} : Object.fromEntries(Object.entries(s.checksums).filter(([a]) => a !== 'CRC32C')),
       ifNoneMatch: header(ctx, 'if-none-match'), ifMatch: header(ctx, 'if-match'),
-      lock,
+      lock, acl: cannedAcl(ctx), owner: ctx.identity.accessKey,
     });
   } finally {
     got.stream.destroy();

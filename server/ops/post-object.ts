@@ -10,6 +10,7 @@ import { hmac, signingKeyFor, signaturesEqual, parseAmzDate } from '../auth/sigv
 import { allowed } from '../auth/identity';
 import { validateKey, STANDARD_HEADERS, MAX_USER_META, parseTagging } from './common';
 import { validateBucketName } from './bucket';
+import { bucketAcl, CANNED_ACLS } from '../auth/access';
 
 type Condition = { op: 'eq' | 'starts-with'; field: string; value: string } | { op: 'range'; min: number; max: number };
 
@@ -138,7 +139,7 @@ async function storeFile(ctx: Ctx, fields: Record<string, string>, filename: str
     if (fields['x-amz-signature'] !== undefined || fields['signature'] !== undefined) {
       throw new S3Error('InvalidArgument', 'Bucket POST must contain a field named \'policy\'.', { ArgumentName: 'policy' });
     }
-    throw new S3Error('AccessDenied', 'Anonymous POST uploads need a public-write bucket, which Kiln does not offer');
+    if (bucketAcl(await ctx.store.getBucket(ctx.bucket)) !== 'public-read-write') throw new S3Error('AccessDenied', 'Anonymous POST uploads need a public-read-write bucket');
   }
   if (fields['key'] === undefined || fields['key'] === '') throw new S3Error('InvalidArgument', 'Bucket POST must contain a field named \'key\'.', { ArgumentName: 'key' });
   const key = fields['key'].replace(/\$\{filename\}/g, filename);
@@ -156,6 +157,8 @@ async function storeFile(ctx: Ctx, fields: Record<string, string>, filename: str
   const max = Math.min(range?.max ?? ctx.config.maxObjectSize, ctx.config.maxObjectSize);
   const rec = await ctx.store.putObject(ctx.bucket, key, file as AsyncIterable<Buffer>, {
     contentType: fields['content-type'] ?? (mimetype || undefined), headers, meta, maxSize: max,
+    acl: fields['acl'] !== undefined && (CANNED_ACLS as readonly string[]).includes(fields['acl']) ? fields['acl'] : undefined,
+    owner: accessKey || undefined,
     tags: fields['tagging'] !== undefined ? parseTagging(tagsFromXml(fields['tagging'])) : undefined,
     beforeCommit: (d) => {
       if ((file as unknown as { truncated?: boolean }).truncated) throw new S3Error('EntityTooLarge', 'Your proposed upload exceeds the maximum allowed size');

@@ -6,6 +6,7 @@ import { objectBody } from '../body';
 import { metaFromRequest, parseTagging, requireBucketKey, validateKey } from './common';
 import type { ObjectRecord } from '../../storage';
 import { lockForNewVersion } from './object-lock';
+import { cannedAcl } from '../auth/access';
 
 export function checksumReplyHeaders(rec: Pick<ObjectRecord, 'checksums' | 'checksumType'>, explicitOnly = true): Record<string, string> {
   const out: Record<string, string> = {};
@@ -18,11 +19,8 @@ export function checksumReplyHeaders(rec: Pick<ObjectRecord, 'checksums' | 'chec
 }
 
 export function rejectUnsupportedWriteHeaders(ctx: Ctx): void {
-  const acl = header(ctx, 'x-amz-acl');
-  if (acl !== undefined && acl !== 'private' && acl !== 'bucket-owner-full-control') {
-    throw new S3Error('NotImplemented', `canned ACL ${acl} is not supported yet`);
-  }
-  for (const h of ['x-amz-server-side-encryption', 'x-amz-server-side-encryption-customer-algorithm', 'x-amz-grant-read', 'x-amz-grant-full-control', 'x-amz-grant-write-acp', 'x-amz-grant-read-acp']) {
+  cannedAcl(ctx);
+  for (const h of ['x-amz-server-side-encryption', 'x-amz-server-side-encryption-customer-algorithm']) {
     if (header(ctx, h) !== undefined) throw new S3Error('NotImplemented', `${h} is not supported yet`);
   }
   const sc = header(ctx, 'x-amz-storage-class');
@@ -45,7 +43,7 @@ export async function putObject(ctx: Ctx): Promise<Reply> {
     ifNoneMatch: header(ctx, 'if-none-match'),
     ifMatch: header(ctx, 'if-match'),
     beforeCommit: plan.beforeCommit,
-    lock,
+    lock, acl: cannedAcl(ctx), owner: ctx.identity.accessKey,
   });
   return {
     status: 200,
