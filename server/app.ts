@@ -15,6 +15,8 @@ import { route, Level } from './router';
 import { verifySigV4, AuthContext } from './auth/sigv4';
 import { Credentials, ANONYMOUS, Identity } from './auth/identity';
 import { authorize } from './auth/access';
+import { corsRules, matchRule, corsHeadersFor } from './ops/cors';
+import { runLifecycle } from './ops/lifecycle';
 import { Metrics } from './metrics';
 import { ADMIN_PREFIX, adminRequest, sendJson } from './admin';
 
@@ -50,6 +52,20 @@ export function address(rawUrl: string, host: string | undefined, domains: strin
   const slash = p.indexOf('/');
   if (slash < 0) return { bucket: p, key: '', query };
   return { bucket: p.slice(0, slash), key: p.slice(slash + 1), query };
+}
+
+/** OPTIONS preflight: unauthenticated, answered from the bucket's CORS rules. */
+async function preflight(ctx: Ctx): Promise<Reply> {
+  const origin = ctx.headers.origin;
+  const method = ctx.headers['access-control-request-method'];
+  if (!ctx.bucket) throw new S3Error('AccessForbidden');
+  if (!origin || typeof method !== 'string') throw new S3Error('InvalidRequest', 'Insufficient information. Origin request header needed.');
+  const b = await ctx.store.getBucket(ctx.bucket);
+  const rules = corsRules(b);
+  const reqHeaders = String(ctx.headers['access-control-request-headers'] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const rule = rules ? matchRule(rules, origin, method, reqHeaders) : undefined;
+  if (!rule) throw new S3Error('AccessForbidden');
+  return { status: 200, headers: corsHeadersFor(rule, origin, { method, headers: reqHeaders }) };
 }
 
 let reqCounter = 0;
@@ -164,6 +180,19 @@ export async function createServer(config: ServerConfig, opts: { logger?: boolea
         ctx.key = a.key;
         ctx.query = a.query;
         resource = a.bucket ? `/${a.bucket}${a.key ? `/${a.key}` : ''}` : '/';
+        if (ctx.method === 'OPTIONS') {
+          op = 'PreflightCors';
+          const out = await preflight(ctx);
+          send(res, 'OPTIONS', out, () => finish(out.status ?? 200, 0));
+          return;
+        }
+        const origin = raw.headers.origin;
+        if (origin && a.bucket) {
+          // CORS headers are decided before the operation so errors carry them too.
+          const b = await store.getBucket(a.bucket).catch(() => undefined);
+          const rule = b && corsRules(b) ? matchRule(corsRules(b)!, origin, ctx.method === 'HEAD' ? 'HEAD' : ctx.method) : undefined;
+          if (rule) for (const [k, v] of Object.entries(corsHeadersFor(rule, origin, undefined))) res.setHeader(k, v);
+        }
         const auth: AuthContext = await verifySigV4({ method: ctx.method, url: rawUrl, headers: raw.headers, rawHeaders: raw.rawHeaders }, credentials.secretFor);
         ctx.auth = auth;
         const identity: Identity = auth.anonymous ? ANONYMOUS : await credentials.identity(auth.accessKey);
@@ -205,11 +234,22 @@ export async function createServer(config: ServerConfig, opts: { logger?: boolea
     void mp.expire(Date.now() - config.uploadExpiryMs).catch(() => undefined);
   }, 3600_000);
   expiry.unref();
+  // Lifecycle expiration: a pass every tenth of a "day" (at most hourly), one pass at a time.
+  let lifecycleRunning = false;
+  const lifecycleTimer = setInterval(() => {
+    if (lifecycleRunning) return;
+    lifecycleRunning = true;
+    runLifecycle(store, mp, config.lifecycleDayMs)
+      .catch((e) => app.log.warn({ error: (e as Error).message }, 'lifecycle pass failed'))
+      .finally(() => { lifecycleRunning = false; });
+  }, Math.max(1000, Math.min(3600_000, config.lifecycleDayMs / 10)));
+  lifecycleTimer.unref();
 
   return {
     app, store, credentials, metrics,
     async close() {
       clearInterval(expiry);
+      clearInterval(lifecycleTimer);
       await app.close();
       await store.close();
     },

@@ -17,6 +17,8 @@ export interface ServerConfig {
   minPartSize: number;
   maxObjectSize: number;
   uploadExpiryMs: number;
+  /** Length of a lifecycle "day"; shortened only for tests. */
+  lifecycleDayMs: number;
 }
 
 export interface Setting { flag: string; env: string; key: keyof ServerConfig; help: string; def?: string }
@@ -32,6 +34,7 @@ export const SETTINGS: Setting[] = [
   { flag: 'region', env: 'KILN_REGION', key: 'region', help: 'region reported to clients', def: 'us-east-1' },
   { flag: 'log-level', env: 'KILN_LOG_LEVEL', key: 'logLevel', help: 'fatal|error|warn|info|debug', def: 'info' },
   { flag: 'min-part-size', env: 'KILN_MIN_PART_SIZE', key: 'minPartSize', help: 'smallest multipart part except the last, bytes', def: String(5 * 1024 * 1024) },
+  { flag: 'lifecycle-day-seconds', env: 'KILN_LIFECYCLE_DAY_SECONDS', key: 'lifecycleDayMs', help: 'length of a lifecycle "day" in seconds (tests shorten it)', def: '86400' },
   { flag: 'upload-expiry', env: 'KILN_UPLOAD_EXPIRY_HOURS', key: 'uploadExpiryMs', help: 'abort incomplete multipart uploads after this many hours', def: '168' },
 ];
 
@@ -60,6 +63,7 @@ export function buildConfig(flags: Record<string, string | undefined>, env: Node
     minPartSize: Number(val('min-part-size')),
     maxObjectSize: 5 * 1024 * 1024 * 1024,
     uploadExpiryMs: Number(val('upload-expiry')) * 3600 * 1000,
+    lifecycleDayMs: Number(val('lifecycle-day-seconds')) * 1000,
   };
 }
 

@@ -14,6 +14,8 @@ import * as tagging from './ops/tagging';
 import * as attributes from './ops/attributes';
 import * as postObject from './ops/post-object';
 import * as lock from './ops/object-lock';
+import * as lifecycle from './ops/lifecycle';
+import * as cors from './ops/cors';
 
 export type Level = 'service' | 'bucket' | 'object';
 export type Permission = 'read' | 'write' | 'owner';
@@ -41,7 +43,13 @@ export const ROUTES: Route[] = [
   R('PUT', 'bucket', 'PutBucketTagging', 'owner', tagging.putBucketTagging, { sub: 'tagging' }),
   R('PUT', 'bucket', 'PutBucketVersioning', 'owner', bucket.putVersioning, { sub: 'versioning' }),
   R('PUT', 'bucket', 'PutObjectLockConfiguration', 'owner', lock.putLockConfiguration, { sub: 'object-lock' }),
+  R('PUT', 'bucket', 'PutBucketLifecycleConfiguration', 'owner', lifecycle.putLifecycle, { sub: 'lifecycle' }),
+  R('PUT', 'bucket', 'PutBucketCors', 'owner', cors.putCors, { sub: 'cors' }),
   R('PUT', 'bucket', 'CreateBucket', 'owner', bucket.createBucket),
+  R('GET', 'bucket', 'GetBucketLifecycleConfiguration', 'read', lifecycle.getLifecycle, { sub: 'lifecycle' }),
+  R('GET', 'bucket', 'GetBucketCors', 'read', cors.getCors, { sub: 'cors' }),
+  R('DELETE', 'bucket', 'DeleteBucketLifecycle', 'owner', lifecycle.deleteLifecycle, { sub: 'lifecycle' }),
+  R('DELETE', 'bucket', 'DeleteBucketCors', 'owner', cors.deleteCors, { sub: 'cors' }),
   R('GET', 'bucket', 'GetObjectLockConfiguration', 'read', lock.getLockConfiguration, { sub: 'object-lock' }),
   R('GET', 'bucket', 'GetBucketLocation', 'read', bucket.getLocation, { sub: 'location' }),
   R('GET', 'bucket', 'GetBucketVersioning', 'read', bucket.getVersioning, { sub: 'versioning' }),
