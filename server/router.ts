@@ -103,22 +103,15 @@ export const SUB_RESOURCES = new Set([
 export interface RouteInput { method: string; level: Level; query: Record<string, string>; hasCopySource: boolean; isForm: boolean }
 
 export function route(r: RouteInput): Route | { op: 'NotImplemented'; sub: string } {
-  const method = r.method === 'HEAD' && r.level !== 'bucket' && r.level !== 'object' ? 'GET' : r.method;
+  const method = r.method;
+  const subs = Object.keys(r.query).filter((q) => SUB_RESOURCES.has(q));
   for (const row of ROUTES) {
     if (row.method !== method || row.level !== r.level) continue;
-    if (row.sub !== undefined && !(row.sub in r.query)) continue;
+    // A plain row never serves a request that names a sub-resource (PUT ?acl is not CreateBucket).
+    if (row.sub === undefined ? subs.length > 0 : !(row.sub in r.query)) continue;
     if (row.copy !== undefined && row.copy !== r.hasCopySource) continue;
     if (row.form && !r.isForm) continue;
-    if (row.sub === undefined) {
-      const unserved = Object.keys(r.query).find((q) => SUB_RESOURCES.has(q) && !servedHere(method, r.level, q));
-      if (unserved) return { op: 'NotImplemented', sub: unserved };
-    }
     return row;
   }
-  const sub = Object.keys(r.query).find((q) => SUB_RESOURCES.has(q)) ?? '';
-  return { op: 'NotImplemented', sub };
-}
-
-function servedHere(method: string, level: Level, sub: string): boolean {
-  return ROUTES.some((row) => row.method === method && row.level === level && row.sub === sub);
+  return { op: 'NotImplemented', sub: subs[0] ?? '' };
 }
