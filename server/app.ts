@@ -17,6 +17,7 @@ import { Credentials, ANONYMOUS, Identity } from './auth/identity';
 import { authorize } from './auth/access';
 import { corsRules, matchRule, corsHeadersFor } from './ops/cors';
 import { runLifecycle } from './ops/lifecycle';
+import { refuseOnDirectoryBucket } from './ops/express';
 import { Metrics } from './metrics';
 import { ADMIN_PREFIX, adminRequest, sendJson } from './admin';
 
@@ -214,6 +215,7 @@ export async function createServer(config: ServerConfig, opts: { logger?: boolea
         const row = r as Exclude<typeof r, { op: 'NotImplemented' }>;
         op = row.op;
         // POST object carries its own signature (the form policy) and checks it itself.
+        refuseOnDirectoryBucket(ctx, row.op);
         if (row.op !== 'PostObject') await authorize(ctx, row);
         const out = await row.handler(ctx);
         send(res, ctx.method, out, (err) => {

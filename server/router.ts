@@ -16,6 +16,7 @@ import * as postObject from './ops/post-object';
 import * as lock from './ops/object-lock';
 import * as lifecycle from './ops/lifecycle';
 import * as cors from './ops/cors';
+import * as express from './ops/express';
 
 export type Level = 'service' | 'bucket' | 'object';
 export type Permission = 'read' | 'write' | 'owner';
@@ -71,6 +72,7 @@ export const ROUTES: Route[] = [
   R('PUT', 'object', 'PutObjectTagging', 'write', tagging.putObjectTagging, { sub: 'tagging' }),
   R('PUT', 'object', 'PutObjectRetention', 'write', lock.putRetention, { sub: 'retention' }),
   R('PUT', 'object', 'PutObjectLegalHold', 'write', lock.putLegalHold, { sub: 'legal-hold' }),
+  R('PUT', 'object', 'RenameObject', 'write', express.renameObject, { sub: 'renameObject' }),
   R('PUT', 'object', 'CopyObject', 'write', copy.copyObject, { copy: true }),
   R('PUT', 'object', 'PutObject', 'write', put.putObject),
   R('GET', 'object', 'ListParts', 'read', multipart.listParts, { sub: 'uploadId' }),

@@ -7,7 +7,7 @@ export type StorageErrorCode =
   | 'PreconditionFailed' | 'ConditionalRequestConflict' | 'BadDigest' | 'IncompleteBody'
   | 'InsufficientWriteQuorum' | 'InsufficientReadQuorum' | 'FileCorrupt' | 'InvalidArgument'
   | 'KeyTooLongError' | 'DriveFormatMismatch' | 'NoSuchVersion' | 'TooManyParts' | 'MethodNotAllowed'
-  | 'ObjectLocked';
+  | 'ObjectLocked' | 'InvalidWriteOffset';
 
 export class StorageError extends Error {
   /** Set when the answer is about a delete marker (S3 reports it in headers). */

@@ -15,13 +15,14 @@ import { listObjects, ListOptions, ListResult } from './list';
 import { VersionClock, findVersion, versionKey, versionsOf, vseqOf, listVersions, VersionListOptions, VersionListResult } from './versioning';
 import { BodyDigest, Digests, writeShards } from './shard-writer';
 import { readShards } from './shard-reader';
-import { StorageError } from './errors';
+import { StorageError, isStorageError } from './errors';
+import { crcCombine, CRC32C_POLY } from './crc-combine';
 import { crc, crcBase64 } from './bitrot';
 import {
   BucketRecord, ObjectRecord, PartRecord, ErasureLayout, key, keyPrefix, prefixEnd, decodeJson, encodeJson,
   NS_BUCKET, NS_OBJECT, NS_UPLOAD, NS_INLINE, NS_PART, NS_VERSION,
 } from './records';
-import { DEFAULT_BLOCK_SIZE, DEFAULT_INLINE_THRESHOLD, defaultParity, MAX_DRIVES } from './constants';
+import { DEFAULT_BLOCK_SIZE, DEFAULT_INLINE_THRESHOLD, defaultParity, MAX_DRIVES, MAX_PARTS } from './constants';
 
 export interface StoreOptions {
   drives: string[];
@@ -431,6 +432,71 @@ export class ObjectStore {
     });
     this.freeLater(lockKey, garbage);
     return result;
+  }
+
+  /**
+   * Append (directory buckets): `offset` must equal the current size. The body is stored as one
+   * more part of the object — nothing already written is touched — and the full-object CRC32C
+   * is extended by combination, not by re-reading.
+   */
+  async appendObject(bucket: string, objectKey: string, offset: number, body: Body, opts: PutOptions = {}): Promise<ObjectRecord> {
+    const cur = await this.headObject(bucket, objectKey).catch((e) => { if (isStorageError(e, 'NoSuchKey')) return undefined; throw e; });
+    if (!cur) {
+      if (offset !== 0) throw new StorageError('InvalidWriteOffset', 'The write offset value does not match the object size');
+      return this.putObject(bucket, objectKey, body, opts);
+    }
+    if (cur.size !== offset) throw new StorageError('InvalidWriteOffset', 'The write offset value does not match the object size');
+    if (cur.parts.length >= MAX_PARTS) throw new StorageError('TooManyParts');
+    const written = await this.writeBody(cur.ec, body, opts, cur.parts.length + 1);
+    const { inlineBytes, ...part } = written;
+    const lockKey = `${bucket}\0${objectKey}`;
+    try {
+      return await this.locks.run(lockKey, async () => {
+        const nowBuf = await this.index.get(key(NS_OBJECT, bucket, objectKey));
+        const now = nowBuf ? decodeJson<ObjectRecord>(nowBuf) : undefined;
+        if (!now || now.deleteMarker || now.size !== offset || now.etag !== cur.etag) throw new StorageError('InvalidWriteOffset', 'The object changed while appending');
+        const base = now.checksums.CRC32C && !now.checksums.CRC32C.includes('-') ? Buffer.from(now.checksums.CRC32C, 'base64').readUInt32BE(0) : undefined;
+        const next: ObjectRecord = {
+          ...now, size: now.size + part.size, mtime: Date.now(), etag: etagOf({ size: 0, md5: Buffer.alloc(0), crc32c: 0 }, { etag: 'random' }),
+          parts: [...now.parts, { ...part, number: now.parts.length + 1 }],
+          checksums: base !== undefined ? { CRC32C: crcBase64(crcCombine(base, part.crc32c, part.size, CRC32C_POLY)) } : {},
+          checksumType: 'FULL_OBJECT',
+        };
+        const ops: IndexOp[] = [{ type: 'put', key: key(NS_OBJECT, bucket, objectKey), value: encodeJson(next) }];
+        if (inlineBytes) ops.push({ type: 'put', key: key(NS_INLINE, part.dataDir), value: inlineBytes });
+        await this.index.batch(ops);
+        return next;
+      });
+    } catch (e) {
+      if (!part.inline) await this.removeData(part.dataDir);
+      throw e;
+    }
+  }
+
+  /**
+   * Rename within a bucket (directory buckets): the record moves to the new key, the data stays
+   * where it is. Atomic: one index batch. `check` sees both records first (conditional headers).
+   */
+  async renameObject(bucket: string, from: string, to: string,
+    check: (src: ObjectRecord, dst: ObjectRecord | undefined) => void = () => undefined): Promise<ObjectRecord> {
+    const [first, second] = [from, to].sort();
+    const garbage: string[] = [];
+    const moved = await this.locks.run(`${bucket}\0${first}`, () => this.locks.run(`${bucket}\0${second}`, async () => {
+      const srcBuf = await this.index.get(key(NS_OBJECT, bucket, from));
+      const src = srcBuf ? decodeJson<ObjectRecord>(srcBuf) : undefined;
+      if (!src || src.deleteMarker) { await this.getBucket(bucket); throw new StorageError('NoSuchKey'); }
+      const dstBuf = await this.index.get(key(NS_OBJECT, bucket, to));
+      const dst = dstBuf ? decodeJson<ObjectRecord>(dstBuf) : undefined;
+      check(src, dst && !dst.deleteMarker ? dst : undefined);
+      if (from === to) return src;
+      const rec: ObjectRecord = { ...src, key: to };
+      const ops: IndexOp[] = [{ type: 'del', key: key(NS_OBJECT, bucket, from) }, { type: 'put', key: key(NS_OBJECT, bucket, to), value: encodeJson(rec) }];
+      if (dst) this.dropVersionData(dst, ops, garbage);
+      await this.index.batch(ops);
+      return rec;
+    }));
+    this.freeLater(`${bucket}\0${to}`, garbage);
+    return moved;
   }
 
   async listVersions(bucket: string, opts: VersionListOptions): Promise<VersionListResult> {

@@ -4,6 +4,7 @@ import { xmlReply } from '../context';
 import { S3Error } from '../errors';
 import { x, xmlDoc, isoDate, XmlValue } from '../xml';
 import { ownerXml } from './bucket';
+import { checkDirectoryListing } from './express';
 import type { ObjectRecord, ListResult } from '../../storage';
 
 const MAX_KEYS = 1000;
@@ -57,6 +58,7 @@ export async function listObjectsV1(ctx: Ctx): Promise<Reply> {
 
 export async function listObjectsV2(ctx: Ctx): Promise<Reply> {
   if (ctx.query['list-type'] !== '2') throw new S3Error('InvalidArgument', 'Invalid List Type', { ArgumentName: 'list-type' });
+  checkDirectoryListing(ctx);
   const enc = encodingType(ctx);
   const token = ctx.query['continuation-token'];
   let after = ctx.query['start-after'] || undefined;

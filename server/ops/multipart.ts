@@ -12,6 +12,7 @@ import { openSource } from './copy';
 import { rejectUnsupportedWriteHeaders } from './put';
 import { parseRange } from './get';
 import { lockForNewVersion } from './object-lock';
+import { checkConsecutiveParts, isDirectoryBucket } from './express';
 import { createChecksum, ChecksumAlgorithm, CHECKSUM_ALGORITHMS } from '../checksums';
 import type { StoredPart, UploadRecord } from '../../storage';
 
@@ -60,7 +61,7 @@ export async function uploadPart(ctx: Ctx): Promise<Reply> {
   const n = partNumber(ctx);
   const up = await upload(ctx);
   const plan = objectBody(ctx, MAX_PART_SIZE);
-  const part = await ctx.mp.uploadPart(ctx.bucket, ctx.key, up.uploadId, n, plan.body, { maxSize: MAX_PART_SIZE, beforeCommit: plan.beforeCommit });
+  const part = await ctx.mp.uploadPart(ctx.bucket, ctx.key, up.uploadId, n, plan.body, { maxSize: MAX_PART_SIZE, beforeCommit: plan.beforeCommit, etag: isDirectoryBucket(ctx.bucket) ? 'random' : 'md5' });
   if (up.checksumAlgorithm && !part.checksums?.[up.checksumAlgorithm]) {
     // The upload promised per-part checksums of this algorithm; a part without one can't be composed.
     const sdk = header(ctx, 'x-amz-sdk-checksum-algorithm');
@@ -134,6 +135,7 @@ export async function completeUpload(ctx: Ctx): Promise<Reply> {
     }
     return { number: num, etag, sums };
   });
+  checkConsecutiveParts(ctx, wanted.map((w) => w.number));
   const { parts: stored } = await ctx.mp.listParts(up.uploadId, 0, 10000);
   const byNumber = new Map(stored.map((p) => [p.number, p]));
   for (const w of wanted) {

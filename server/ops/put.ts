@@ -7,6 +7,7 @@ import { metaFromRequest, parseTagging, requireBucketKey, validateKey } from './
 import type { ObjectRecord } from '../../storage';
 import { lockForNewVersion } from './object-lock';
 import { cannedAcl } from '../auth/access';
+import { isDirectoryBucket } from './express';
 
 export function checksumReplyHeaders(rec: Pick<ObjectRecord, 'checksums' | 'checksumType'>, explicitOnly = true): Record<string, string> {
   const out: Record<string, string> = {};
@@ -31,13 +32,23 @@ export async function putObject(ctx: Ctx): Promise<Reply> {
   requireBucketKey(ctx);
   validateKey(ctx.key);
   rejectUnsupportedWriteHeaders(ctx);
-  if (header(ctx, 'x-amz-write-offset-bytes') !== undefined) throw new S3Error('NotImplemented', 'append (x-amz-write-offset-bytes) is not supported yet');
   const m = metaFromRequest(ctx);
   const tags = parseTagging(header(ctx, 'x-amz-tagging'));
   await ctx.store.getBucket(ctx.bucket); // NoSuchBucket before reading a body
   const lock = await lockForNewVersion(ctx);
   const plan = objectBody(ctx, ctx.config.maxObjectSize);
+  const directory = isDirectoryBucket(ctx.bucket);
+  const offsetHeader = header(ctx, 'x-amz-write-offset-bytes');
+  if (offsetHeader !== undefined) {
+    if (!directory) throw new S3Error('NotImplemented', 'Append (x-amz-write-offset-bytes) is only supported by directory buckets');
+    if (!/^\d+$/.test(offsetHeader)) throw new S3Error('InvalidArgument', 'Invalid write offset', { ArgumentName: 'x-amz-write-offset-bytes' });
+    const rec = await ctx.store.appendObject(ctx.bucket, ctx.key, Number(offsetHeader), plan.body, {
+      contentType: m.contentType, headers: m.headers, meta: m.meta, maxSize: ctx.config.maxObjectSize, beforeCommit: plan.beforeCommit, etag: 'random',
+    });
+    return { status: 200, headers: { etag: `"${rec.etag}"`, 'x-amz-object-size': rec.size, ...checksumReplyHeaders(rec) } };
+  }
   const rec = await ctx.store.putObject(ctx.bucket, ctx.key, plan.body, {
+    etag: directory ? 'random' : 'md5',
     contentType: m.contentType, headers: m.headers, meta: m.meta, tags,
     maxSize: ctx.config.maxObjectSize,
     ifNoneMatch: header(ctx, 'if-none-match'),
