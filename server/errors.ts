@@ -28,6 +28,7 @@ export const S3_ERRORS = {
   InvalidPart: { status: 400, message: 'One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part\'s entity tag.' },
   InvalidPartOrder: { status: 400, message: 'The list of parts was not in ascending order. Parts must be ordered by part number.' },
   InvalidPartNumber: { status: 416, message: 'The requested partnumber is not satisfiable' },
+  InvalidWriteOffset: { status: 400, message: 'The write offset value that you specified does not match the current object size.' },
   InvalidPolicyDocument: { status: 400, message: 'The content of the form does not meet the conditions specified in the policy document.' },
   InvalidRange: { status: 416, message: 'The requested range is not satisfiable' },
   InvalidRequest: { status: 400, message: 'Invalid Request' },
@@ -93,7 +94,7 @@ const STORAGE_TO_S3: Record<string, S3ErrorCode> = {
   EntityTooSmall: 'EntityTooSmall', EntityTooLarge: 'EntityTooLarge', InvalidRange: 'InvalidRange',
   PreconditionFailed: 'PreconditionFailed', ConditionalRequestConflict: 'ConditionalRequestConflict', BadDigest: 'BadDigest',
   IncompleteBody: 'IncompleteBody', InvalidArgument: 'InvalidArgument', KeyTooLongError: 'KeyTooLongError',
-  NoSuchVersion: 'NoSuchVersion', TooManyParts: 'TooManyParts', MethodNotAllowed: 'MethodNotAllowed', ObjectLocked: 'AccessDenied',
+  NoSuchVersion: 'NoSuchVersion', TooManyParts: 'TooManyParts', MethodNotAllowed: 'MethodNotAllowed', ObjectLocked: 'AccessDenied', InvalidWriteOffset: 'InvalidWriteOffset',
   InsufficientWriteQuorum: 'SlowDown', InsufficientReadQuorum: 'SlowDown', FileCorrupt: 'InternalError',
 };
 
