@@ -170,9 +170,9 @@ export async function createServer(config: ServerConfig, opts: { logger?: boolea
         }
         if (res.headersSent) { res.destroy(); finish(err.status, 0); return; }
         const body = errorXml(err.code, err.message, resource, id, err.extra);
-        send(res, ctx.method, { status: err.status, headers: { ...headers, 'content-type': 'application/xml' }, body }, () => finish(err.status, 0));
         // A refused upload's body is not read; close the connection rather than drain gigabytes.
-        if (!raw.complete && (ctx.method === 'PUT' || ctx.method === 'POST')) res.setHeader('connection', 'close');
+        if (!raw.complete && (ctx.method === 'PUT' || ctx.method === 'POST')) headers.connection = 'close';
+        send(res, ctx.method, { status: err.status, headers: { ...headers, 'content-type': 'application/xml' }, body }, () => finish(err.status, 0));
       };
 
       try {

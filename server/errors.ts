@@ -28,6 +28,7 @@ export const S3_ERRORS = {
   InvalidPart: { status: 400, message: 'One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part\'s entity tag.' },
   InvalidPartOrder: { status: 400, message: 'The list of parts was not in ascending order. Parts must be ordered by part number.' },
   InvalidPartNumber: { status: 416, message: 'The requested partnumber is not satisfiable' },
+  InvalidRetentionPeriod: { status: 400, message: 'The retention period must be a positive integer.' },
   InvalidWriteOffset: { status: 400, message: 'The write offset value that you specified does not match the current object size.' },
   InvalidPolicyDocument: { status: 400, message: 'The content of the form does not meet the conditions specified in the policy document.' },
   InvalidRange: { status: 416, message: 'The requested range is not satisfiable' },

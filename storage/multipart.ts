@@ -128,7 +128,7 @@ export class Multipart {
       bucket, key: objectKey, size, etag: `${md5.digest('hex')}-${chosen.length}`, mtime: Date.now(), versionId: 'null',
       contentType: up.contentType, headers: up.headers, meta: up.meta, tags: up.tags,
       checksums: { CRC32C: `${crcBase64(crc(crcs))}-${chosen.length}`, ...(checksums ?? {}) }, checksumType: 'COMPOSITE',
-      ec: up.ec, parts: chosen.map(({ ec: _ec, ...p }) => p), multipart: true, ...(up.lock ?? {}),
+      ec: up.ec, parts: chosen.map(({ ec: _ec, ...p }) => p), multipart: true, ...(up.lock ?? {}), uploadId,
     };
     const used = new Set(chosen.map((p) => p.number));
     const unused = [...have.values()].filter((p) => !used.has(p.number));

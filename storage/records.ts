@@ -75,6 +75,8 @@ export interface ObjectRecord {
   /** Canned ACL of this version (server/ decides what it grants) and the key that wrote it. */
   acl?: string;
   owner?: string;
+  /** The multipart upload that produced this version (a retried Complete is answered from it). */
+  uploadId?: string;
   legalHold?: boolean;
 }
 

@@ -49,11 +49,8 @@ export async function authorize(ctx: Ctx, row: Route): Promise<void> {
   }
   if (!who.anonymous && allowed(who, row.perm, ctx.bucket)) return;
   const b = await ctx.store.getBucket(ctx.bucket).catch(() => undefined);
-  if (!b) {
-    // A missing bucket is NoSuchBucket for those who could have seen it, AccessDenied otherwise.
-    if (!who.anonymous && who.ownBuckets) throw new S3Error('NoSuchBucket', undefined, { BucketName: ctx.bucket });
-    throw new S3Error('AccessDenied');
-  }
+  // S3 answers NoSuchBucket to anyone: bucket names are global and not secret.
+  if (!b) throw new S3Error('NoSuchBucket', undefined, { BucketName: ctx.bucket });
   if (owns(ctx, b)) return;
   const acl = bucketAcl(b);
   const grantsRead = acl === 'public-read' || acl === 'public-read-write' || (acl === 'authenticated-read' && !who.anonymous);
@@ -63,7 +60,7 @@ export async function authorize(ctx: Ctx, row: Route): Promise<void> {
     const rec = await ctx.store.headObject(ctx.bucket, ctx.key).catch(() => undefined);
     const oacl = (rec?.acl ?? 'private') as CannedAcl;
     if (oacl === 'public-read' || oacl === 'public-read-write' || (oacl === 'authenticated-read' && !who.anonymous)) return;
-    if (!rec && acl === 'public-read-write') return; // lets the handler answer NoSuchKey
+    if (!rec && grantsRead) return; // who may list the bucket may learn the key is missing
   }
   throw new S3Error('AccessDenied');
 }

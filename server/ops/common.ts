@@ -6,9 +6,14 @@ import type { ObjectRecord } from '../../storage';
 import { httpDate } from '../xml';
 import { headerText } from '../auth/sigv4';
 
-/** A UTF-8 string as Node must write it in a header: its bytes, one latin1 char each. */
+/**
+ * A stored header value as it goes on the wire. Characters up to U+00FF are sent as single
+ * latin1 bytes (what HTTP clients decode headers as); anything wider is RFC 2047 encoded, as S3
+ * does for non-ASCII metadata.
+ */
 export function wireText(v: string): string {
-  return /[^\x00-\x7f]/.test(v) ? Buffer.from(v, 'utf8').toString('latin1') : v;
+  if (!/[^\x00-\xff]/.test(v)) return v;
+  return `=?UTF-8?B?${Buffer.from(v, 'utf8').toString('base64')}?=`;
 }
 
 export const STANDARD_HEADERS = ['content-encoding', 'content-disposition', 'content-language', 'cache-control', 'expires'];

@@ -72,7 +72,7 @@ export async function listObjectsV2(ctx: Ctx): Promise<Reply> {
   return xmlReply(xmlDoc('ListBucketResult', [
     x('Name', ctx.bucket), x('Prefix', enc(ctx.query['prefix'] ?? '')),
     ctx.query['start-after'] ? x('StartAfter', enc(ctx.query['start-after'])) : undefined,
-    token ? x('ContinuationToken', token) : undefined,
+    token !== undefined ? x('ContinuationToken', token) : undefined,
     x('KeyCount', r.objects.length + r.commonPrefixes.length), x('MaxKeys', r.max),
     delim ? x('Delimiter', enc(delim)) : undefined,
     ctx.query['encoding-type'] ? x('EncodingType', 'url') : undefined,

@@ -14,7 +14,7 @@ import { parseRange } from './get';
 import { lockForNewVersion } from './object-lock';
 import { checkConsecutiveParts, isDirectoryBucket } from './express';
 import { createChecksum, ChecksumAlgorithm, CHECKSUM_ALGORITHMS } from '../checksums';
-import type { StoredPart, UploadRecord } from '../../storage';
+import type { StoredPart, UploadRecord, ObjectRecord } from '../../storage';
 
 const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
 
@@ -117,9 +117,29 @@ function composite(alg: ChecksumAlgorithm, parts: StoredPart[]): string | undefi
   return `${digest}-${parts.length}`;
 }
 
+function completeResult(ctx: Ctx, rec: ObjectRecord, alg: string | undefined, sum: string | undefined): Reply {
+  const host = header(ctx, 'host') ?? 'localhost';
+  return xmlReply(xmlDoc('CompleteMultipartUploadResult', [
+    x('Location', `http://${host}/${ctx.bucket}/${encodeURI(ctx.key)}`), x('Bucket', ctx.bucket), x('Key', ctx.key), x('ETag', `"${rec.etag}"`),
+    sum ? x(`Checksum${alg}`, sum) : undefined,
+    sum ? x('ChecksumType', 'COMPOSITE') : undefined,
+  ]), 200, rec.versioned && rec.versionId !== 'null' ? { 'x-amz-version-id': rec.versionId } : {});
+}
+
 export async function completeUpload(ctx: Ctx): Promise<Reply> {
   requireBucketKey(ctx);
-  const up = await upload(ctx);
+  let up: UploadRecord;
+  try {
+    up = await upload(ctx);
+  } catch (e) {
+    // A retried Complete of an upload that already completed gets the same answer (as on S3).
+    const done = await ctx.store.headObject(ctx.bucket, ctx.key).catch(() => undefined);
+    if (done && done.uploadId === ctx.query['uploadId']) {
+      await readSmallBody(ctx, 4 * 1024 * 1024);
+      return completeResult(ctx, done, undefined, undefined);
+    }
+    throw e;
+  }
   const body = await readSmallBody(ctx, 4 * 1024 * 1024);
   const doc = await parseXml(body, 'CompleteMultipartUpload');
   const partsXml = children(doc, 'Part');
@@ -149,12 +169,7 @@ export async function completeUpload(ctx: Ctx): Promise<Reply> {
   const rec = await ctx.mp.complete(ctx.bucket, ctx.key, up.uploadId, wanted.map((w) => ({ number: w.number, etag: w.etag })),
     { ifNoneMatch: header(ctx, 'if-none-match'), ifMatch: header(ctx, 'if-match') },
     sum ? { [up.checksumAlgorithm!]: sum } : undefined);
-  const host = header(ctx, 'host') ?? 'localhost';
-  return xmlReply(xmlDoc('CompleteMultipartUploadResult', [
-    x('Location', `http://${host}/${ctx.bucket}/${encodeURI(ctx.key)}`), x('Bucket', ctx.bucket), x('Key', ctx.key), x('ETag', `"${rec.etag}"`),
-    sum ? x(`Checksum${up.checksumAlgorithm}`, sum) : undefined,
-    sum ? x('ChecksumType', 'COMPOSITE') : undefined,
-  ]), 200, rec.versioned ? { 'x-amz-version-id': rec.versionId } : {});
+  return completeResult(ctx, rec, up.checksumAlgorithm, sum);
 }
 
 export async function abortUpload(ctx: Ctx): Promise<Reply> {

@@ -73,7 +73,7 @@ export async function putLockConfiguration(ctx: Ctx): Promise<Reply> {
     if (mode !== 'GOVERNANCE' && mode !== 'COMPLIANCE') throw new S3Error('MalformedXML');
     if ((days === undefined) === (years === undefined)) throw new S3Error('MalformedXML');
     const n = Number(days ?? years);
-    if (!Number.isInteger(n) || n <= 0) throw new S3Error('InvalidArgument', 'Default retention period must be a positive integer value');
+    if (!Number.isInteger(n) || n <= 0) throw new S3Error('InvalidRetentionPeriod', 'Default retention period must be a positive integer value');
     conf = { enabled: true, rule: { mode, ...(days !== undefined ? { days: n } : { years: n }) } };
   }
   await ctx.store.updateBucket(ctx.bucket, (r) => { r.config.objectLock = conf; r.versioning = 'Enabled'; });
@@ -108,8 +108,10 @@ export async function putRetention(ctx: Ctx): Promise<Reply> {
     const cur = r.retention;
     if (cur && cur.until > Date.now()) {
       // Retention can be extended; shortening or weakening it needs GOVERNANCE plus the bypass.
-      const weaker = until < cur.until || (cur.mode === 'COMPLIANCE' && mode === 'GOVERNANCE');
-      if (weaker && (cur.mode === 'COMPLIANCE' || !bypass)) throw new S3Error('AccessDenied', 'Object is WORM protected and cannot be overwritten');
+      // Only extending the same mode is free; any other change to a GOVERNANCE lock needs the
+      // bypass header, and a COMPLIANCE lock cannot be changed at all.
+      const change = mode !== cur.mode || until < cur.until;
+      if (change && (cur.mode === 'COMPLIANCE' || !bypass)) throw new S3Error('AccessDenied', 'Object is WORM protected and cannot be overwritten');
     }
     r.retention = { mode, until };
   }, versionOf(ctx));

@@ -58,6 +58,6 @@ export async function putObject(ctx: Ctx): Promise<Reply> {
   });
   return {
     status: 200,
-    headers: { etag: `"${rec.etag}"`, ...checksumReplyHeaders(rec), ...(rec.versioned ? { 'x-amz-version-id': rec.versionId } : {}) },
+    headers: { etag: `"${rec.etag}"`, ...checksumReplyHeaders(rec), ...(rec.versioned && rec.versionId !== 'null' ? { 'x-amz-version-id': rec.versionId } : {}) },
   };
 }

@@ -25,7 +25,7 @@ async function readTagSet(ctx: Ctx, maxTags: number): Promise<Record<string, str
 }
 
 function tagXml(tags: Record<string, string> | undefined): string {
-  return xmlDoc('Tagging', x('TagSet', Object.entries(tags ?? {}).map(([k, v]) => x('Tag', [x('Key', k), x('Value', v)]))));
+  return xmlDoc('Tagging', x('TagSet', Object.entries(tags ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => x('Tag', [x('Key', k), x('Value', v)]))));
 }
 
 export async function putObjectTagging(ctx: Ctx): Promise<Reply> {
