@@ -109,16 +109,19 @@ export async function postObject(ctx: Ctx): Promise<Reply> {
   let result: Reply | undefined;
   let sawFile = false;
   for await (const part of ctx.request.parts()) {
-    if (part.type === 'field') {
-      if (sawFile) continue; // S3 ignores fields after the file
-      const name = part.fieldname.toLowerCase();
-      if (name in fields && name !== 'bucket') throw new S3Error('InvalidArgument', `POST requires exactly one ${name} field`);
-      fields[name] = String(part.value);
+    // Only the part named "file" is the object; every other part is a form field, even when the
+    // browser or library sent it with a filename.
+    const name = part.fieldname.toLowerCase();
+    if (part.type === 'file' && name === 'file') {
+      if (sawFile) { part.file.resume(); continue; }
+      sawFile = true;
+      result = await storeFile(ctx, fields, part.filename, part.mimetype, part.file);
       continue;
     }
-    if (sawFile) { part.file.resume(); continue; }
-    sawFile = true;
-    result = await storeFile(ctx, fields, part.filename, part.mimetype, part.file);
+    const value = part.type === 'field' ? String(part.value) : (await part.toBuffer()).toString('utf8');
+    if (sawFile) continue; // S3 ignores fields after the file
+    if (name in fields && name !== 'bucket') throw new S3Error('InvalidArgument', `POST requires exactly one ${name} field`);
+    fields[name] = value;
   }
   if (!sawFile || !result) throw new S3Error('InvalidArgument', 'POST requires exactly one file upload per request.', { ArgumentName: 'file' });
   return result;
