@@ -112,6 +112,8 @@ export async function createServer(config: ServerConfig, opts: { logger?: boolea
   const credentials = new Credentials(store, config.rootUser, config.rootPassword);
   const metrics = new Metrics(store);
 
+  // Without a listener Node answers "100 Continue" before Kiln has looked at the request.
+  app.server.on('checkContinue', (req, res) => app.server.emit('request', req, res));
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
   await app.register(multipartPlugin, { limits: { fileSize: config.maxObjectSize, fields: 100, fieldSize: 1024 * 1024 } });
@@ -217,6 +219,8 @@ export async function createServer(config: ServerConfig, opts: { logger?: boolea
         // POST object carries its own signature (the form policy) and checks it itself.
         refuseOnDirectoryBucket(ctx, row.op);
         if (row.op !== 'PostObject') await authorize(ctx, row);
+        // Expect: 100-continue is answered only now, so a refused upload never sends its body.
+        if ((raw.headers.expect ?? '').toLowerCase() === '100-continue') res.writeContinue();
         const out = await row.handler(ctx);
         send(res, ctx.method, out, (err) => {
           if (err) request.log.warn({ reqId: id, op, error: err.message }, 'response stream ended early');
