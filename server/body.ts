@@ -28,7 +28,11 @@ function crcB64(v: number): string {
   return b.toString('base64');
 }
 
-export function objectBody(ctx: Ctx, maxSize: number): BodyPlan {
+/**
+ * `checksumHeadersDescribeBody: false` is for CompleteMultipartUpload, whose x-amz-checksum-*
+ * header is the object's checksum, not the XML body's.
+ */
+export function objectBody(ctx: Ctx, maxSize: number, checksumHeadersDescribeBody = true): BodyPlan {
   const mode = ctx.auth.payload;
   const streaming = mode.startsWith('STREAMING-');
   const te = header(ctx, 'transfer-encoding');
@@ -44,7 +48,7 @@ export function objectBody(ctx: Ctx, maxSize: number): BodyPlan {
 
   // A checksum declared in a header (x-amz-checksum-<alg>) is computed over the payload here.
   let declared: { alg: ChecksumAlgorithm; value: string } | undefined;
-  for (const alg of CHECKSUM_ALGS) {
+  for (const alg of checksumHeadersDescribeBody ? CHECKSUM_ALGS : []) {
     const v = header(ctx, `x-amz-checksum-${alg.toLowerCase()}`);
     if (v !== undefined) {
       if (declared) throw new S3Error('InvalidRequest', 'Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.');
@@ -107,10 +111,10 @@ export function objectBody(ctx: Ctx, maxSize: number): BodyPlan {
 }
 
 /** Read a small request body (XML documents) whole, with a bound, verifying what the auth mode promises. */
-export async function readSmallBody(ctx: Ctx, max: number): Promise<Buffer> {
+export async function readSmallBody(ctx: Ctx, max: number, checksumHeadersDescribeBody = true): Promise<Buffer> {
   // A request with neither Content-Length nor Transfer-Encoding has no body (RFC 9112 §6.3).
   if (header(ctx, 'content-length') === undefined && header(ctx, 'transfer-encoding') === undefined) return Buffer.alloc(0);
-  const plan = objectBody(ctx, max);
+  const plan = objectBody(ctx, max, checksumHeadersDescribeBody);
   const parts: Buffer[] = [];
   let n = 0;
   for await (const c of plan.body) {

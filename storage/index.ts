@@ -8,3 +8,4 @@ export { ObjectRecord, BucketRecord, UploadRecord, PartRecord } from './records'
 export { Drive } from './drive';
 export * as limits from './constants';
 export { KvArea } from './kv';
+export { crcCombine, crc64Combine, CRC32_POLY, CRC32C_POLY } from './crc-combine';

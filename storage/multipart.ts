@@ -127,7 +127,7 @@ export class Multipart {
     const rec: ObjectRecord = {
       bucket, key: objectKey, size, etag: `${md5.digest('hex')}-${chosen.length}`, mtime: Date.now(), versionId: 'null',
       contentType: up.contentType, headers: up.headers, meta: up.meta, tags: up.tags,
-      checksums: { CRC32C: `${crcBase64(crc(crcs))}-${chosen.length}`, ...(checksums ?? {}) }, checksumType: 'COMPOSITE',
+      checksums: { CRC32C: `${crcBase64(crc(crcs))}-${chosen.length}`, ...(checksums ?? {}) }, checksumType: up.checksumType ?? 'COMPOSITE',
       ec: up.ec, parts: chosen.map(({ ec: _ec, ...p }) => p), multipart: true, ...(up.lock ?? {}), uploadId,
     };
     const used = new Set(chosen.map((p) => p.number));

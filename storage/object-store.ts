@@ -387,7 +387,8 @@ export class ObjectStore {
    * Delete the current version (unversioned: the object; versioned: by adding a delete marker)
    * or, with `versionId`, that version for good. Locked versions refuse (see canDelete).
    */
-  async deleteObject(bucket: string, objectKey: string, opts: { versionId?: string; canDelete?: (r: ObjectRecord) => void } = {}): Promise<DeleteResult> {
+  async deleteObject(bucket: string, objectKey: string,
+    opts: { versionId?: string; canDelete?: (r: ObjectRecord) => void; check?: (r: ObjectRecord) => void } = {}): Promise<DeleteResult> {
     const mode = (await this.getBucket(bucket)).versioning;
     const lockKey = `${bucket}\0${objectKey}`;
     const k = key(NS_OBJECT, bucket, objectKey);
@@ -397,6 +398,7 @@ export class ObjectStore {
       const prev = prevBuf ? decodeJson<ObjectRecord>(prevBuf) : undefined;
       const ops: IndexOp[] = [];
       if (opts.versionId === undefined) {
+        if (prev) opts.check?.(prev); // conditional delete, judged under the key lock
         if (!mode) {
           if (!prev) return {};
           opts.canDelete?.(prev);
@@ -420,6 +422,7 @@ export class ObjectStore {
         if (opts.versionId !== 'null' && vseqOf(opts.versionId) === undefined) throw new StorageError('InvalidArgument', 'Invalid version id specified');
         return { versionId: opts.versionId };
       }
+      opts.check?.(target);
       if (!target.deleteMarker) opts.canDelete?.(target);
       if (target.versioned && target.vseq !== undefined) ops.push({ type: 'del', key: versionKey(bucket, objectKey, target.vseq) });
       this.dropVersionData(target, ops, garbage);

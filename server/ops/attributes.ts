@@ -21,7 +21,7 @@ export async function getObjectAttributes(ctx: Ctx): Promise<Reply> {
     want.has('ETag') ? x('ETag', rec.etag) : undefined,
     want.has('Checksum') && sums.length ? x('Checksum', [...sums.map(([a, s]) => x(`Checksum${a}`, s)), rec.checksumType ? x('ChecksumType', rec.checksumType) : undefined]) : undefined,
     want.has('ObjectParts') && rec.multipart ? x('ObjectParts', [
-      x('TotalPartsCount', rec.parts.length), x('PartNumberMarker', marker),
+      x('PartsCount', rec.parts.length), x('PartNumberMarker', marker),
       x('NextPartNumberMarker', parts.length ? parts[parts.length - 1].number : marker), x('MaxParts', maxParts),
       x('IsTruncated', parts.length > 0 && parts[parts.length - 1].number !== rec.parts[rec.parts.length - 1].number),
       parts.map((p) => x('Part', [x('PartNumber', p.number), x('Size', p.size), ...Object.entries(p.checksums ?? {}).map(([a, s]) => x(`Checksum${a}`, s))])),

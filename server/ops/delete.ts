@@ -9,7 +9,7 @@ import { requireBucketKey } from './common';
 import { versionOf } from './get';
 import { lockGuard } from './object-lock';
 import { toS3Error } from '../errors';
-import type { DeleteResult } from '../../storage';
+import type { DeleteResult, ObjectRecord } from '../../storage';
 
 function deleteHeaders(r: DeleteResult): Record<string, string> {
   const h: Record<string, string> = {};
@@ -18,15 +18,25 @@ function deleteHeaders(r: DeleteResult): Record<string, string> {
   return h;
 }
 
+/**
+ * Conditional delete (If-Match, x-amz-if-match-last-modified-time, x-amz-if-match-size): judged
+ * against the version being deleted, under the key lock. A key that does not exist at all is
+ * not an error, as on S3.
+ */
+function deleteCondition(ifMatch?: string, lastModified?: string, size?: string): ((r: ObjectRecord) => void) | undefined {
+  if (ifMatch === undefined && lastModified === undefined && size === undefined) return undefined;
+  return (r) => {
+    if (ifMatch !== undefined && ifMatch.trim() !== '*' && ifMatch.trim().replace(/^"|"$/g, '') !== r.etag) throw new S3Error('PreconditionFailed');
+    if (lastModified !== undefined && Math.floor(Date.parse(lastModified) / 1000) !== Math.floor(r.mtime / 1000)) throw new S3Error('PreconditionFailed');
+    if (size !== undefined && Number(size) !== r.size) throw new S3Error('PreconditionFailed');
+  };
+}
+
 export async function deleteObject(ctx: Ctx): Promise<Reply> {
   requireBucketKey(ctx);
   const versionId = versionOf(ctx);
-  const ifMatch = header(ctx, 'if-match');
-  if (ifMatch !== undefined) {
-    const rec = await ctx.store.headObject(ctx.bucket, ctx.key, versionId).catch(() => undefined);
-    if (rec && ifMatch !== '*' && ifMatch.replace(/"/g, '') !== rec.etag) throw new S3Error('PreconditionFailed');
-  }
-  const r = await ctx.store.deleteObject(ctx.bucket, ctx.key, { versionId, canDelete: lockGuard(ctx) });
+  const check = deleteCondition(header(ctx, 'if-match'), header(ctx, 'x-amz-if-match-last-modified-time'), header(ctx, 'x-amz-if-match-size'));
+  const r = await ctx.store.deleteObject(ctx.bucket, ctx.key, { versionId, canDelete: lockGuard(ctx), check });
   return { status: 204, headers: deleteHeaders(r) };
 }
 
@@ -51,7 +61,8 @@ export async function deleteObjects(ctx: Ctx): Promise<Reply> {
     const versionId = text(o, 'VersionId');
     if (key === undefined) throw new S3Error('MalformedXML');
     try {
-      const r = await ctx.store.deleteObject(ctx.bucket, key, { versionId, canDelete: lockGuard(ctx) });
+      const check = deleteCondition(text(o, 'ETag'), text(o, 'LastModifiedTime'), text(o, 'Size'));
+      const r = await ctx.store.deleteObject(ctx.bucket, key, { versionId, canDelete: lockGuard(ctx), check });
       if (!quiet) {
         deleted.push(x('Deleted', [
           x('Key', key), versionId !== undefined ? x('VersionId', versionId) : undefined,

@@ -15,6 +15,7 @@ import { lockForNewVersion } from './object-lock';
 import { checkConsecutiveParts, isDirectoryBucket } from './express';
 import { createChecksum, ChecksumAlgorithm, CHECKSUM_ALGORITHMS } from '../checksums';
 import type { StoredPart, UploadRecord, ObjectRecord } from '../../storage';
+import { crcCombine, crc64Combine, CRC32_POLY, CRC32C_POLY } from '../../storage';
 
 const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
 
@@ -46,14 +47,16 @@ export async function createUpload(ctx: Ctx): Promise<Reply> {
   const type = header(ctx, 'x-amz-checksum-type')?.toUpperCase();
   if (type && type !== 'COMPOSITE' && type !== 'FULL_OBJECT') throw new S3Error('InvalidRequest', 'Value for x-amz-checksum-type header is invalid.');
   if (type === 'FULL_OBJECT' && alg && alg !== 'CRC64NVME' && alg !== 'CRC32' && alg !== 'CRC32C') throw new S3Error('InvalidRequest', `The FULL_OBJECT checksum type cannot be used with the ${alg} checksum algorithm.`);
-  if (type === 'FULL_OBJECT' || alg === 'CRC64NVME') throw new S3Error('NotImplemented', 'full-object multipart checksums are not supported yet; use COMPOSITE');
+  // CRC64NVME is always full-object; other CRCs default to composite, as on S3.
+  const checksumType = alg ? (type === 'FULL_OBJECT' || alg === 'CRC64NVME' ? 'FULL_OBJECT' : 'COMPOSITE') : undefined;
+  if (alg === 'CRC64NVME' && type === 'COMPOSITE') throw new S3Error('InvalidRequest', 'The COMPOSITE checksum type cannot be used with the CRC64NVME checksum algorithm.');
   const up = await ctx.mp.create(ctx.bucket, ctx.key, {
     contentType: m.contentType, headers: m.headers, meta: m.meta, tags: parseTagging(header(ctx, 'x-amz-tagging')),
-    checksumAlgorithm: alg, checksumType: alg ? 'COMPOSITE' : undefined,
+    checksumAlgorithm: alg, checksumType,
     lock: await lockForNewVersion(ctx),
   });
   return xmlReply(xmlDoc('InitiateMultipartUploadResult', [x('Bucket', ctx.bucket), x('Key', ctx.key), x('UploadId', up.uploadId)]), 200,
-    alg ? { 'x-amz-checksum-algorithm': alg, 'x-amz-checksum-type': 'COMPOSITE' } : {});
+    alg ? { 'x-amz-checksum-algorithm': alg, 'x-amz-checksum-type': checksumType! } : {});
 }
 
 export async function uploadPart(ctx: Ctx): Promise<Reply> {
@@ -95,6 +98,33 @@ export async function uploadPartCopy(ctx: Ctx): Promise<Reply> {
   return xmlReply(xmlDoc('CopyPartResult', [x('LastModified', isoDate(part.mtime ?? Date.now())), x('ETag', `"${part.etag}"`)]));
 }
 
+/** FULL_OBJECT checksum of the whole upload from the parts' CRCs, without reading the data. */
+function fullObject(alg: ChecksumAlgorithm, parts: StoredPart[]): string | undefined {
+  if (alg === 'CRC64NVME') {
+    let acc: bigint | undefined;
+    for (const p of parts) {
+      const v = p.checksums?.CRC64NVME;
+      if (!v) return undefined;
+      const c = BigInt(`0x${Buffer.from(v, 'base64').toString('hex')}`);
+      acc = acc === undefined ? c : crc64Combine(acc, c, p.size);
+    }
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64BE(acc ?? 0n);
+    return b.toString('base64');
+  }
+  if (alg !== 'CRC32' && alg !== 'CRC32C') return undefined;
+  let acc: number | undefined;
+  for (const p of parts) {
+    const v = p.checksums?.[alg];
+    const c = v ? Buffer.from(v, 'base64').readUInt32BE(0) : alg === 'CRC32C' ? p.crc32c : undefined;
+    if (c === undefined) return undefined;
+    acc = acc === undefined ? c : crcCombine(acc, c, p.size, alg === 'CRC32' ? CRC32_POLY : CRC32C_POLY);
+  }
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE((acc ?? 0) >>> 0);
+  return b.toString('base64');
+}
+
 /** COMPOSITE checksum: the algorithm over the concatenated binary part checksums, "-N". */
 function composite(alg: ChecksumAlgorithm, parts: StoredPart[]): string | undefined {
   const raw: Buffer[] = [];
@@ -117,12 +147,12 @@ function composite(alg: ChecksumAlgorithm, parts: StoredPart[]): string | undefi
   return `${digest}-${parts.length}`;
 }
 
-function completeResult(ctx: Ctx, rec: ObjectRecord, alg: string | undefined, sum: string | undefined): Reply {
+function completeResult(ctx: Ctx, rec: ObjectRecord, alg: string | undefined, sum: string | undefined, type = 'COMPOSITE'): Reply {
   const host = header(ctx, 'host') ?? 'localhost';
   return xmlReply(xmlDoc('CompleteMultipartUploadResult', [
     x('Location', `http://${host}/${ctx.bucket}/${encodeURI(ctx.key)}`), x('Bucket', ctx.bucket), x('Key', ctx.key), x('ETag', `"${rec.etag}"`),
     sum ? x(`Checksum${alg}`, sum) : undefined,
-    sum ? x('ChecksumType', 'COMPOSITE') : undefined,
+    sum ? x('ChecksumType', type) : undefined,
   ]), 200, rec.versioned && rec.versionId !== 'null' ? { 'x-amz-version-id': rec.versionId } : {});
 }
 
@@ -140,7 +170,7 @@ export async function completeUpload(ctx: Ctx): Promise<Reply> {
     }
     throw e;
   }
-  const body = await readSmallBody(ctx, 4 * 1024 * 1024);
+  const body = await readSmallBody(ctx, 4 * 1024 * 1024, false);
   const doc = await parseXml(body, 'CompleteMultipartUpload');
   const partsXml = children(doc, 'Part');
   if (partsXml.length === 0) throw new S3Error('MalformedXML', 'You must specify at least one part');
@@ -165,11 +195,21 @@ export async function completeUpload(ctx: Ctx): Promise<Reply> {
     }
   }
   const chosen = wanted.map((w) => byNumber.get(w.number)).filter((p): p is StoredPart => !!p);
-  const sum = up.checksumAlgorithm && chosen.length === wanted.length ? composite(up.checksumAlgorithm as ChecksumAlgorithm, chosen) : undefined;
+  const alg = up.checksumAlgorithm as ChecksumAlgorithm | undefined;
+  const sum = alg && chosen.length === wanted.length
+    ? (up.checksumType === 'FULL_OBJECT' ? fullObject(alg, chosen) : composite(alg, chosen)) : undefined;
+  // The client may state the whole object's checksum; it must agree with what the parts give.
+  for (const a of CHECKSUM_ALGORITHMS) {
+    const stated = header(ctx, `x-amz-checksum-${a.toLowerCase()}`);
+    if (stated === undefined) continue;
+    if (a !== alg || !sum || stated.replace(/-\d+$/, '') !== sum.replace(/-\d+$/, '')) {
+      throw new S3Error('BadDigest', `The ${a} you specified did not match the calculated checksum.`);
+    }
+  }
   const rec = await ctx.mp.complete(ctx.bucket, ctx.key, up.uploadId, wanted.map((w) => ({ number: w.number, etag: w.etag })),
     { ifNoneMatch: header(ctx, 'if-none-match'), ifMatch: header(ctx, 'if-match') },
     sum ? { [up.checksumAlgorithm!]: sum } : undefined);
-  return completeResult(ctx, rec, up.checksumAlgorithm, sum);
+  return completeResult(ctx, rec, up.checksumAlgorithm, sum, up.checksumType);
 }
 
 export async function abortUpload(ctx: Ctx): Promise<Reply> {
