@@ -15,6 +15,7 @@ import { route, Level } from './router';
 import { verifySigV4, AuthContext } from './auth/sigv4';
 import { Credentials, ANONYMOUS, Identity } from './auth/identity';
 import { authorize } from './auth/access';
+import { isSigV2, verifySigV2 } from './auth/sigv2';
 import { corsRules, matchRule, corsHeadersFor } from './ops/cors';
 import { runLifecycle } from './ops/lifecycle';
 import { refuseOnDirectoryBucket } from './ops/express';
@@ -196,7 +197,11 @@ export async function createServer(config: ServerConfig, opts: { logger?: boolea
           const rule = b && corsRules(b) ? matchRule(corsRules(b)!, origin, ctx.method === 'HEAD' ? 'HEAD' : ctx.method) : undefined;
           if (rule) for (const [k, v] of Object.entries(corsHeadersFor(rule, origin, undefined))) res.setHeader(k, v);
         }
-        const auth: AuthContext = await verifySigV4({ method: ctx.method, url: rawUrl, headers: raw.headers, rawHeaders: raw.rawHeaders }, credentials.secretFor);
+        const authInput = { method: ctx.method, url: rawUrl, headers: raw.headers, rawHeaders: raw.rawHeaders };
+        const vhost = !rawUrl.startsWith(`/${a.bucket}`) && a.bucket ? `/${a.bucket}` : '';
+        const auth: AuthContext = isSigV2(authInput)
+          ? await verifySigV2(authInput, credentials.secretFor, vhost)
+          : await verifySigV4(authInput, credentials.secretFor);
         ctx.auth = auth;
         const identity: Identity = auth.anonymous ? ANONYMOUS : await credentials.identity(auth.accessKey);
         ctx.identity = identity;

@@ -34,9 +34,9 @@ export function parseRange(v: string | undefined, size: number): { start: number
     return { start: Math.max(size - n, 0), end: size };
   }
   const start = Number(m[1]);
+  if (start >= size) throw rangeError(size);
   const last = m[2] === '' ? size - 1 : Number(m[2]);
   if (last < start) return undefined;
-  if (start >= size) throw rangeError(size);
   return { start, end: Math.min(last, size - 1) + 1 };
 }
 
