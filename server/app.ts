@@ -15,10 +15,11 @@ import { route, Level } from './router';
 import { verifySigV4, AuthContext } from './auth/sigv4';
 import { Credentials, ANONYMOUS, Identity } from './auth/identity';
 import { authorize } from './auth/access';
+import { Sessions, sessionAuth } from './auth/session';
 import { isSigV2, verifySigV2 } from './auth/sigv2';
 import { corsRules, matchRule, corsHeadersFor } from './ops/cors';
 import { runLifecycle } from './ops/lifecycle';
-import { refuseOnDirectoryBucket } from './ops/express';
+import { refuseOnDirectoryBucket, isDirectoryBucket } from './ops/express';
 import { Metrics } from './metrics';
 import { ADMIN_PREFIX, adminRequest, sendJson } from './admin';
 
@@ -53,7 +54,10 @@ export function address(rawUrl: string, host: string | undefined, domains: strin
   const p = path.replace(/^\//, '');
   const slash = p.indexOf('/');
   if (slash < 0) return { bucket: p, key: '', query };
-  return { bucket: p.slice(0, slash), key: p.slice(slash + 1), query };
+  const bucket = p.slice(0, slash);
+  // SDK v3 path-style URLs for directory buckets read /bucket//key (its endpoint URL ends in '/').
+  const skip = isDirectoryBucket(bucket) && p[slash + 1] === '/' ? 2 : 1;
+  return { bucket, key: p.slice(slash + skip), query };
 }
 
 /** OPTIONS preflight: unauthenticated, answered from the bucket's CORS rules. */
@@ -111,6 +115,7 @@ export async function createServer(config: ServerConfig, opts: { logger?: boolea
   });
   const mp = new Multipart(store, config.minPartSize);
   const credentials = new Credentials(store, config.rootUser, config.rootPassword);
+  const sessions = sessionAuth(store);
   const metrics = new Metrics(store);
 
   // Without a listener Node answers "100 Continue" before Kiln has looked at the request.
@@ -201,9 +206,10 @@ export async function createServer(config: ServerConfig, opts: { logger?: boolea
         const vhost = !rawUrl.startsWith(`/${a.bucket}`) && a.bucket ? `/${a.bucket}` : '';
         const auth: AuthContext = isSigV2(authInput)
           ? await verifySigV2(authInput, credentials.secretFor, vhost)
-          : await verifySigV4(authInput, credentials.secretFor);
+          : await verifySigV4(authInput, sessions.lookup(raw.headers, rawUrl, credentials.secretFor));
         ctx.auth = auth;
-        const identity: Identity = auth.anonymous ? ANONYMOUS : await credentials.identity(auth.accessKey);
+        // S3 Express session credentials act as the key that opened the session.
+        const identity: Identity = auth.anonymous ? ANONYMOUS : await sessions.identity(ctx, auth, credentials);
         ctx.identity = identity;
         if (pathOnly.startsWith(ADMIN_PREFIX)) {
           op = 'Admin';
@@ -223,6 +229,7 @@ export async function createServer(config: ServerConfig, opts: { logger?: boolea
         op = row.op;
         // POST object carries its own signature (the form policy) and checks it itself.
         refuseOnDirectoryBucket(ctx, row.op);
+        Sessions.checkOperation(ctx, row.op);
         if (row.op !== 'PostObject') await authorize(ctx, row);
         // Expect: 100-continue is answered only now, so a refused upload never sends its body.
         if ((raw.headers.expect ?? '').toLowerCase() === '100-continue') res.writeContinue();

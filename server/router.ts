@@ -17,6 +17,7 @@ import * as lock from './ops/object-lock';
 import * as lifecycle from './ops/lifecycle';
 import * as cors from './ops/cors';
 import * as express from './ops/express';
+import * as session from './auth/session';
 
 export type Level = 'service' | 'bucket' | 'object';
 export type Permission = 'read' | 'write' | 'owner';
@@ -57,6 +58,8 @@ export const ROUTES: Route[] = [
   R('GET', 'bucket', 'GetBucketTagging', 'read', tagging.getBucketTagging, { sub: 'tagging' }),
   R('GET', 'bucket', 'GetBucketAcl', 'read', bucket.getAcl, { sub: 'acl' }),
   R('PUT', 'bucket', 'PutBucketAcl', 'owner', bucket.putAcl, { sub: 'acl' }),
+  // perm is decided by the requested session mode (auth/session.ts authorizeCreateSession).
+  R('GET', 'bucket', 'CreateSession', 'write', session.createSession, { sub: 'session' }),
   R('GET', 'bucket', 'ListMultipartUploads', 'read', multipart.listUploads, { sub: 'uploads' }),
   R('GET', 'bucket', 'ListObjectVersions', 'read', list.listObjectVersions, { sub: 'versions' }),
   R('GET', 'bucket', 'ListObjectsV2', 'read', list.listObjectsV2, { sub: 'list-type' }),

@@ -7,6 +7,7 @@ import type { Route } from '../router';
 import { S3Error } from '../errors';
 import type { BucketRecord, ObjectRecord } from '../../storage';
 import { allowed } from './identity';
+import { authorizeCreateSession } from './session';
 
 export const CANNED_ACLS = ['private', 'public-read', 'public-read-write', 'authenticated-read', 'bucket-owner-read', 'bucket-owner-full-control'] as const;
 export type CannedAcl = typeof CANNED_ACLS[number];
@@ -42,6 +43,7 @@ export async function authorize(ctx: Ctx, row: Route): Promise<void> {
     if (who.anonymous) throw new S3Error('AccessDenied');
     return; // ListBuckets: filtered to what the key may see
   }
+  if (row.op === 'CreateSession') return authorizeCreateSession(ctx, row);
   if (row.op === 'CreateBucket') {
     if (who.anonymous) throw new S3Error('AccessDenied');
     if (who.ownBuckets || allowed(who, 'write', ctx.bucket)) return;

@@ -53,10 +53,10 @@ function plan(ctx: Ctx, rec: ObjectRecord): Plan {
     if (!Number.isInteger(n) || n < 1 || n > 10000) throw new S3Error('InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive', { ArgumentName: 'partNumber', ArgumentValue: partNumber });
     if (header(ctx, 'range')) throw new S3Error('InvalidRequest', 'Cannot specify both Range header and partNumber query parameter');
     if (!rec.multipart) {
-      if (n !== 1) throw new S3Error('InvalidPartNumber');
+      if (n !== 1) throw new S3Error('InvalidPart', 'The requested part number is not satisfiable');
       return { start: 0, end: rec.size, status: 200, headers: { ...headers, 'content-length': rec.size } };
     }
-    if (n > rec.parts.length) throw new S3Error('InvalidPartNumber');
+    if (n > rec.parts.length) throw new S3Error('InvalidPart', 'The requested part number is not satisfiable');
     const start = rec.parts.slice(0, n - 1).reduce((s, p) => s + p.size, 0);
     const end = start + rec.parts[n - 1].size;
     return {

@@ -21,6 +21,8 @@ export interface LifecycleRule {
   noncurrentDays?: number;
   newerNoncurrentVersions?: number;
   abortMultipartDays?: number;
+  /** The rule named its prefix at top level (legacy form) rather than in a Filter: echo it so. */
+  legacyPrefix?: boolean;
   /** Transitions are stored and echoed; moving data to another tier is not done by Kiln yet. */
   transitions?: { days?: number; date?: string; storageClass: string }[];
   noncurrentTransitions?: { days: number; storageClass: string }[];
@@ -55,6 +57,7 @@ export function parseRules(doc: Record<string, unknown[]>): LifecycleRule[] {
     const status = text(r, 'Status');
     if (status !== 'Enabled' && status !== 'Disabled') throw new S3Error('MalformedXML');
     const rule: LifecycleRule = { id, enabled: status === 'Enabled', prefix: text(r, 'Prefix') ?? '' };
+    if (text(r, 'Prefix') !== undefined) rule.legacyPrefix = true;
     const filter = children(r, 'Filter')[0];
     if (filter && text(r, 'Prefix') !== undefined) throw new S3Error('MalformedXML');
     if (filter) {
@@ -108,7 +111,7 @@ function ruleXml(r: LifecycleRule) {
       r.sizeGreaterThan !== undefined ? x('ObjectSizeGreaterThan', r.sizeGreaterThan) : undefined, r.sizeLessThan !== undefined ? x('ObjectSizeLessThan', r.sizeLessThan) : undefined])
     : x('Prefix', r.prefix);
   return x('Rule', [
-    x('ID', r.id), x('Filter', filterBody), x('Status', r.enabled ? 'Enabled' : 'Disabled'),
+    x('ID', r.id), r.legacyPrefix ? x('Prefix', r.prefix) : x('Filter', filterBody), x('Status', r.enabled ? 'Enabled' : 'Disabled'),
     r.expirationDays !== undefined || r.expirationDate !== undefined || r.expiredObjectDeleteMarker !== undefined ? x('Expiration', [
       r.expirationDays !== undefined ? x('Days', r.expirationDays) : undefined,
       r.expirationDate !== undefined ? x('Date', new Date(r.expirationDate).toISOString()) : undefined,
