@@ -39,6 +39,13 @@ export class MetaIndex {
         const s = await db.get(SEQ_KEY);
         opened.push({ drive, db, seq: s ? s.readBigUInt64BE(0) : 0n });
       } catch (e) {
+        // A held LevelDB lock means another process owns these drives: running beside it would
+        // corrupt both, so refuse outright instead of degrading.
+        const cause = (e as { cause?: Error }).cause?.message ?? (e as Error).message;
+        if (/\block\b/i.test(cause) && /unavailable|held|busy/i.test(cause)) {
+          for (const r of opened) await r.db.close();
+          throw new StorageError('InvalidArgument', `the index on ${drive.root} is locked: is another Kiln already running on these drives?`);
+        }
         drive.fail(e);
       }
     }
