@@ -8,8 +8,9 @@ export const S3_NS = 'http://s3.amazonaws.com/doc/2006-03-01/';
 const ESC: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
 
 export function esc(s: string): string {
-  // Characters XML 1.0 cannot carry at all are written as numeric references AWS-style.
-  return s.replace(/[&<>"']/g, (c) => ESC[c]).replace(/[\x00-\x08\x0b\x0c\x0e-\x1f]/g, (c) => `&#${c.charCodeAt(0)};`);
+  // Characters XML 1.0 cannot carry at all are written as numeric references AWS-style; so is CR,
+  // which a parser would otherwise normalise to LF (a key "a\rb" must list as itself).
+  return s.replace(/[&<>"']/g, (c) => ESC[c]).replace(/[\x00-\x08\x0b-\x1f]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 export type XmlValue = string | number | boolean | undefined | null | XmlNode | XmlValue[];

@@ -407,6 +407,8 @@ export class ObjectStore {
           await this.index.batch(ops);
           return { deleted: prev };
         }
+        // A conditional delete of a key with no versions at all is a no-op, not a new marker.
+        if (!prev && opts.check) return {};
         const marker: ObjectRecord = {
           bucket, key: objectKey, size: 0, etag: '', mtime: Date.now(), versionId: 'null', headers: {}, meta: {}, checksums: {},
           ec: prev?.ec ?? this.set.layoutFor(bucket, objectKey), parts: [], multipart: false, deleteMarker: true,

@@ -59,9 +59,13 @@ function plan(ctx: Ctx, rec: ObjectRecord): Plan {
     if (n > rec.parts.length) throw new S3Error('InvalidPart', 'The requested part number is not satisfiable');
     const start = rec.parts.slice(0, n - 1).reduce((s, p) => s + p.size, 0);
     const end = start + rec.parts[n - 1].size;
+    // A part comes with its own checksum (what the client sent for it), as on S3.
+    const partSums: Record<string, string> = {};
+    for (const [alg, v] of Object.entries(rec.parts[n - 1].checksums ?? {})) partSums[`x-amz-checksum-${alg.toLowerCase()}`] = v;
+    if (Object.keys(partSums).length && rec.checksumType) partSums['x-amz-checksum-type'] = rec.checksumType;
     return {
       start, end, status: 206,
-      headers: { ...headers, 'content-length': end - start, 'content-range': `bytes ${start}-${end - 1}/${rec.size}`, 'x-amz-mp-parts-count': rec.parts.length },
+      headers: { ...headers, ...partSums, 'content-length': end - start, 'content-range': `bytes ${start}-${end - 1}/${rec.size}`, 'x-amz-mp-parts-count': rec.parts.length },
     };
   }
   const range = parseRange(header(ctx, 'range'), rec.size);

@@ -128,6 +128,8 @@ export async function postObject(ctx: Ctx): Promise<Reply> {
 }
 
 async function storeFile(ctx: Ctx, fields: Record<string, string>, filename: string, mimetype: string, file: NodeJS.ReadableStream): Promise<Reply> {
+  // ${filename} is replaced before the policy is checked, so conditions see the real key.
+  if (fields['key'] !== undefined) fields['key'] = fields['key'].replace(/\$\{filename\}/g, filename);
   let range: { min: number; max: number } | undefined;
   let accessKey = '';
   if (fields['policy'] !== undefined) {
