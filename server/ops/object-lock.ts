@@ -123,7 +123,8 @@ export async function getRetention(ctx: Ctx): Promise<Reply> {
   await requireLock(ctx);
   const rec = await ctx.store.headObject(ctx.bucket, ctx.key, versionOf(ctx));
   if (!rec.retention) throw new S3Error('NoSuchObjectLockConfiguration');
-  return xmlReply(xmlDoc('Retention', [x('Mode', rec.retention.mode), x('RetainUntilDate', isoDate(rec.retention.until))]));
+  // Exact to the millisecond: a client that waits until this date must find the lock expired.
+  return xmlReply(xmlDoc('Retention', [x('Mode', rec.retention.mode), x('RetainUntilDate', new Date(rec.retention.until).toISOString())]));
 }
 
 export async function putLegalHold(ctx: Ctx): Promise<Reply> {

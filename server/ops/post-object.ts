@@ -120,7 +120,9 @@ export async function postObject(ctx: Ctx): Promise<Reply> {
     }
     const value = part.type === 'field' ? String(part.value) : (await part.toBuffer()).toString('utf8');
     if (sawFile) continue; // S3 ignores fields after the file
-    if (name in fields && name !== 'bucket') throw new S3Error('InvalidArgument', `POST requires exactly one ${name} field`);
+    // The bucket is the one in the URL; a form field cannot change what the policy is checked against.
+    if (name === 'bucket') continue;
+    if (name in fields) throw new S3Error('InvalidArgument', `POST requires exactly one ${name} field`);
     fields[name] = value;
   }
   if (!sawFile || !result) throw new S3Error('InvalidArgument', 'POST requires exactly one file upload per request.', { ArgumentName: 'file' });
