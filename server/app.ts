@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { ObjectStore, Multipart } from '../storage';
 import type { ServerConfig } from './config';
 import type { Ctx, Reply } from './context';
-import { S3Error, toS3Error } from './errors';
+import { S3Error, S3_ERRORS, toS3Error } from './errors';
 import { errorXml } from './xml';
 import { route, Level } from './router';
 import { verifySigV4, AuthContext } from './auth/sigv4';
@@ -43,7 +43,7 @@ export function address(rawUrl: string, host: string | undefined, domains: strin
   try {
     path = decodeURIComponent(rawPath);
   } catch {
-    throw new S3Error('InvalidArgument', 'The request path is not valid URL encoding');
+    throw new S3Error('InvalidURI');
   }
   const hostname = (host ?? '').replace(/:\d+$/, '').toLowerCase();
   for (const d of domains) {
@@ -106,6 +106,13 @@ export async function createServer(config: ServerConfig, opts: { logger?: boolea
     routerOptions: { maxParamLength: 4096 },
     requestTimeout: 0,
     genReqId: requestId,
+    // The router's own refusals (a path that is not valid percent-encoded UTF-8) answer in S3 error XML too.
+    frameworkErrors: (err: { code?: string }, request: { id: unknown; url: string }, reply: { code(n: number): typeof reply; header(k: string, v: string): typeof reply; send(b: string): void }) => {
+      const id = String(request.id);
+      const code = err.code === 'FST_ERR_BAD_URL' ? 'InvalidURI' : 'InvalidRequest';
+      reply.code(400).header('x-amz-request-id', id).header('x-amz-id-2', id).header('server', 'Kiln').header('content-type', 'application/xml')
+        .send(errorXml(code, S3_ERRORS[code].message, request.url.split('?')[0], id));
+    },
     ...(https ? { https } : {}),
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
   } as any) as unknown as FastifyInstance;
@@ -177,7 +184,10 @@ export async function createServer(config: ServerConfig, opts: { logger?: boolea
           return;
         }
         if (res.headersSent) { res.destroy(); finish(err.status, 0); return; }
-        const body = errorXml(err.code, err.message, resource, id, err.extra);
+        // As on S3, NoSuchBucket and NoSuchKey name what is missing (not on copies: it may be the source).
+        const named: Record<string, string> = raw.headers['x-amz-copy-source'] !== undefined ? {}
+          : err.code === 'NoSuchBucket' && ctx.bucket ? { BucketName: ctx.bucket } : err.code === 'NoSuchKey' && ctx.key ? { Key: ctx.key } : {};
+        const body = errorXml(err.code, err.message, resource, id, { ...named, ...err.extra });
         // A refused upload's body is not read; close the connection rather than drain gigabytes.
         if (!raw.complete && (ctx.method === 'PUT' || ctx.method === 'POST')) headers.connection = 'close';
         send(res, ctx.method, { status: err.status, headers: { ...headers, 'content-type': 'application/xml' }, body }, () => finish(err.status, 0));
@@ -245,7 +255,11 @@ export async function createServer(config: ServerConfig, opts: { logger?: boolea
   });
 
   app.setNotFoundHandler((request, reply) => {
-    reply.code(400).header('content-type', 'application/xml').send(errorXml('InvalidRequest', 'Invalid request', request.url, String(request.id)));
+    // Only methods S3 has no use for (PATCH, TRACE, ...) or a URL that is not a path end up here.
+    const served = ['GET', 'PUT', 'POST', 'DELETE', 'HEAD', 'OPTIONS'].includes(request.method);
+    const [code, message] = served ? ['InvalidRequest', 'Invalid request'] : ['MethodNotAllowed', S3_ERRORS.MethodNotAllowed.message];
+    reply.code(served ? 400 : 405).header('x-amz-request-id', String(request.id)).header('x-amz-id-2', String(request.id)).header('server', 'Kiln')
+      .header('content-type', 'application/xml').send(errorXml(code, message, request.url, String(request.id), served ? {} : { Method: request.method }));
   });
 
   const expiry = setInterval(() => {

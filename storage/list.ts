@@ -44,7 +44,7 @@ export async function listObjects(index: MetaIndex, bucket: string, opts: ListOp
     const afterKey = Buffer.concat([base, Buffer.from(after, 'utf8')]);
     const skipUnder = delim !== '' && after.endsWith(delim) && after.length > prefix.length;
     const candidate = skipUnder ? prefixEnd(afterKey) : afterKey;
-    if (Buffer.compare(candidate, start) > 0) { start = candidate; inclusive = skipUnder; }
+    if (Buffer.compare(candidate, start) >= 0) { start = candidate; inclusive = skipUnder; }
   }
 
   const it = index.iterator(inclusive ? { gte: start, lt: upper } : { gt: start, lt: upper });
