@@ -209,7 +209,9 @@ export async function createServer(config: ServerConfig, opts: { logger?: boolea
         if (origin && a.bucket) {
           // CORS headers are decided before the operation so errors carry them too.
           const b = await store.getBucket(a.bucket).catch(() => undefined);
-          const rule = b && corsRules(b) ? matchRule(corsRules(b)!, origin, ctx.method === 'HEAD' ? 'HEAD' : ctx.method) : undefined;
+          const acrm = raw.headers['access-control-request-method'];
+          const method = typeof acrm === 'string' && acrm ? acrm : ctx.method;
+          const rule = b && corsRules(b) ? matchRule(corsRules(b)!, origin, method) : undefined;
           if (rule) for (const [k, v] of Object.entries(corsHeadersFor(rule, origin, undefined))) res.setHeader(k, v);
         }
         const authInput = { method: ctx.method, url: rawUrl, headers: raw.headers, rawHeaders: raw.rawHeaders };

@@ -11,6 +11,7 @@ import { allowed } from '../auth/identity';
 import { validateKey, STANDARD_HEADERS, MAX_USER_META, parseTagging } from './common';
 import { validateBucketName } from './bucket';
 import { bucketAcl, CANNED_ACLS } from '../auth/access';
+import { CHECKSUM_ALGORITHMS, createChecksum } from '../checksums';
 
 type Condition = { op: 'eq' | 'starts-with'; field: string; value: string } | { op: 'range'; min: number; max: number };
 
@@ -31,7 +32,10 @@ function parsePolicy(b64: string): { expiration: number; conditions: Condition[]
   const conditions: Condition[] = [];
   for (const c of doc.conditions) {
     if (Array.isArray(c)) {
-      const [op, a, b] = c as [unknown, unknown, unknown];
+      const [rawOp, a, b] = c as [unknown, unknown, unknown];
+      // Operator names match case-insensitively (as S3 accepts "StArTs-WiTh"); the policy's own
+      // keys ("expiration", "conditions") do not.
+      const op = typeof rawOp === 'string' ? rawOp.toLowerCase() : rawOp;
       if (op === 'content-length-range') {
         if (c.length !== 3) throw bad('Invalid content-length-range condition.');
         const min = Number(a), max = Number(b);
@@ -55,7 +59,9 @@ function parsePolicy(b64: string): { expiration: number; conditions: Condition[]
   return { expiration, conditions };
 }
 
-const EXEMPT = new Set(['x-amz-signature', 'file', 'policy', 'signature', 'awsaccesskeyid']);
+const EXEMPT = new Set(['x-amz-signature', 'file', 'policy', 'signature', 'awsaccesskeyid',
+  // Checksums describe the file and are verified against it, not matched by the policy.
+  'x-amz-checksum-crc32', 'x-amz-checksum-crc32c', 'x-amz-checksum-crc64nvme', 'x-amz-checksum-sha1', 'x-amz-checksum-sha256', 'x-amz-checksum-algorithm']);
 
 function checkConditions(conds: Condition[], fields: Record<string, string>): void {
   const covered = new Set<string>();
@@ -162,7 +168,12 @@ async function storeFile(ctx: Ctx, fields: Record<string, string>, filename: str
   }
   if (metaSize > MAX_USER_META) throw new S3Error('MetadataTooLarge');
   const max = Math.min(range?.max ?? ctx.config.maxObjectSize, ctx.config.maxObjectSize);
-  const rec = await ctx.store.putObject(ctx.bucket, key, file as AsyncIterable<Buffer>, {
+  const declared = CHECKSUM_ALGORITHMS.find((a) => fields[`x-amz-checksum-${a.toLowerCase()}`] !== undefined);
+  const sum = declared ? createChecksum(declared) : undefined;
+  async function* summed(): AsyncGenerator<Buffer> {
+    for await (const c of file as AsyncIterable<Buffer>) { sum?.update(c); yield c; }
+  }
+  const rec = await ctx.store.putObject(ctx.bucket, key, summed(), {
     contentType: fields['content-type'] ?? (mimetype || undefined), headers, meta, maxSize: max,
     acl: fields['acl'] !== undefined && (CANNED_ACLS as readonly string[]).includes(fields['acl']) ? fields['acl'] : undefined,
     owner: accessKey || undefined,
@@ -171,6 +182,12 @@ async function storeFile(ctx: Ctx, fields: Record<string, string>, filename: str
       if ((file as unknown as { truncated?: boolean }).truncated) throw new S3Error('EntityTooLarge', 'Your proposed upload exceeds the maximum allowed size');
       if (range && d.size < range.min) throw new S3Error('EntityTooSmall', 'Your proposed upload is smaller than the minimum allowed size');
       if (range && d.size > range.max) throw new S3Error('EntityTooLarge', 'Your proposed upload exceeds the maximum allowed size');
+      if (declared && sum) {
+        const got = sum.digest();
+        if (got !== fields[`x-amz-checksum-${declared.toLowerCase()}`]) throw new S3Error('BadDigest', `The ${declared} you specified did not match the calculated checksum.`);
+        return { [declared]: got };
+      }
+      return undefined;
     },
   });
   const etag = `"${rec.etag}"`;
