@@ -65,11 +65,17 @@ export async function verifySigV2(input: AuthInput, lookup: SecretLookup, resour
     .map((h) => `${h}:${one(input, h).trim().replace(/\s+/g, ' ')}\n`).join('');
   const sub = [...params.entries()].filter(([k]) => SUBRESOURCES.has(k)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([k, v]) => (v === '' && !rawQuery.includes(`${k}=`) ? k : `${k}=${v}`));
-  const resource = `${resourcePrefix}${rawPath}${sub.length ? `?${sub.join('&')}` : ''}`;
-  const sts = `${input.method}\n${one(input, 'content-md5')}\n${one(input, 'content-type')}\n${dateLine}\n${amz}${resource}`;
-  const expected = createHmac('sha1', secret).update(sts, 'utf8').digest();
+  const query = sub.length ? `?${sub.join('&')}` : '';
+  const stsFor = (path: string) => `${input.method}\n${one(input, 'content-md5')}\n${one(input, 'content-type')}\n${dateLine}\n${amz}${resourcePrefix}${path}${query}`;
   const given = Buffer.from(signature, 'base64');
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+  const matches = (sts: string) => {
+    const expected = createHmac('sha1', secret).update(sts, 'utf8').digest();
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  };
+  // Some signers (botocore) write a bucket-only resource as "/bucket/", others as "/bucket".
+  const bucketOnly = /^\/[^/]+$/.test(rawPath);
+  const sts = stsFor(rawPath);
+  if (!matches(sts) && !(bucketOnly && matches(stsFor(`${rawPath}/`)))) {
     throw new S3Error('SignatureDoesNotMatch', undefined, { AWSAccessKeyId: accessKey, StringToSign: sts });
   }
   const sha = one(input, 'x-amz-content-sha256');
