@@ -185,7 +185,8 @@ export class ObjectStore {
   async putObject(bucket: string, objectKey: string, body: Body, opts: PutOptions = {}): Promise<ObjectRecord> {
     await this.getBucket(bucket);
     const ec = this.set.layoutFor(bucket, objectKey);
-    const part = await this.writeBody(ec, body, opts, 1);
+    // The inline bytes go to their own index key, never into the JSON record.
+    const { inlineBytes, ...part } = await this.writeBody(ec, body, opts, 1);
     const now = Date.now();
     const rec: ObjectRecord = {
       bucket, key: objectKey, size: part.size, etag: part.etag, mtime: now, versionId: 'null',
@@ -194,7 +195,7 @@ export class ObjectStore {
       ec, parts: [part], multipart: false, ...(opts.lock ?? {}), ...(opts.acl && opts.acl !== 'private' ? { acl: opts.acl } : {}), ...(opts.owner ? { owner: opts.owner } : {}),
     };
     try {
-      await this.commitObject(rec, opts, part.inline ? [{ type: 'put', key: key(NS_INLINE, part.dataDir), value: part.inlineBytes! }] : []);
+      await this.commitObject(rec, opts, part.inline ? [{ type: 'put', key: key(NS_INLINE, part.dataDir), value: inlineBytes! }] : []);
     } catch (e) {
       if (!part.inline) await this.removeData(part.dataDir);
       throw e;
@@ -376,7 +377,7 @@ export class ObjectStore {
     }
   }
 
-  /** Inline bytes are replicated in every index replica; take the first copy whose CRC holds. */
+  /** Inline bytes are replicated in every index replica; a copy whose CRC fails is an error here (the replica resync at start repairs it). */
   private async readInline(p: PartRecord): Promise<Buffer> {
     const v = await this.index.get(key(NS_INLINE, p.dataDir));
     if (v && crc(v) === p.crc32c) return v;

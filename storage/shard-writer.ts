@@ -45,6 +45,8 @@ export class BodyDigest {
     return { size: this.size, md5, crc32c: this.crc32c };
   }
   abandon(): void { this.offloaded?.drop(); }
+  /** Wait while the MD5 worker is more than a few MiB behind (bounded memory per PUT). */
+  backlog(): Promise<void> | undefined { return this.offloaded?.backlog(); }
 }
 
 /**
@@ -117,6 +119,8 @@ export async function writeShards(set: ErasureSet, ec: ErasureLayout, head: Buff
     const push = async (chunk: Buffer) => {
       digest.update(chunk);
       if (digest.size > maxSize) throw new StorageError('EntityTooLarge', `body exceeds ${maxSize} bytes`);
+      const behind = digest.backlog();
+      if (behind) await behind;
       let off = 0;
       while (off < chunk.length) {
         const take = Math.min(B - fill, chunk.length - off);
