@@ -165,8 +165,9 @@ export async function completeUpload(ctx: Ctx): Promise<Reply> {
     // A retried Complete of an upload that already completed gets the same answer (as on S3).
     const done = await ctx.store.headObject(ctx.bucket, ctx.key).catch(() => undefined);
     if (done && done.uploadId === ctx.query['uploadId']) {
-      await readSmallBody(ctx, 4 * 1024 * 1024);
-      return completeResult(ctx, done, undefined, undefined);
+      await readSmallBody(ctx, 4 * 1024 * 1024, false);
+      const alg = Object.keys(done.checksums).find((a) => a !== 'CRC32C') ?? undefined;
+      return completeResult(ctx, done, alg, alg ? done.checksums[alg] : undefined, done.checksumType);
     }
     throw e;
   }
