@@ -4,6 +4,8 @@
 // before it ends. Everything else (payload SHA-256, Content-MD5, x-amz-checksum-* headers,
 // lengths) is verified in `beforeCommit`, after the last byte and before the index commit.
 import { createHash } from 'node:crypto';
+import crc32c = require('fast-crc32c');
+import { crcBase64 } from '../storage';
 import { pipeline, Readable } from 'node:stream';
 import type { Ctx } from './context';
 import { header } from './context';
@@ -21,12 +23,6 @@ export interface BodyPlan {
 }
 
 const CHECKSUM_ALGS: ChecksumAlgorithm[] = ['CRC32', 'CRC32C', 'CRC64NVME', 'SHA1', 'SHA256'];
-
-function crcB64(v: number): string {
-  const b = Buffer.allocUnsafe(4);
-  b.writeUInt32BE(v >>> 0);
-  return b.toString('base64');
-}
 
 /**
  * `checksumHeadersDescribeBody: false` is for CompleteMultipartUpload, whose x-amz-checksum-*
@@ -98,7 +94,7 @@ export function objectBody(ctx: Ctx, maxSize: number, checksumHeadersDescribeBod
       if (md5Header !== undefined && d.md5.length === 16 && d.md5.toString('base64') !== md5Header) throw new S3Error('BadDigest');
       const out: Record<string, string> = {};
       if (declared) {
-        const got = declared.alg === 'CRC32C' ? crcB64(d.crc32c) : sum!.digest();
+        const got = declared.alg === 'CRC32C' ? crcBase64(d.crc32c) : sum!.digest();
         if (got !== declared.value) {
           throw new S3Error('BadDigest', `The ${declared.alg} you specified did not match the calculated checksum.`);
         }
@@ -123,9 +119,8 @@ export async function readSmallBody(ctx: Ctx, max: number, checksumHeadersDescri
     parts.push(c);
   }
   const buf = Buffer.concat(parts);
-  const md5 = header(ctx, 'content-md5');
-  if (md5 !== undefined && createHash('md5').update(buf).digest('base64') !== md5) throw new S3Error('BadDigest');
-  await plan.beforeCommit({ size: buf.length, md5: createHash('md5').update(buf).digest(), crc32c: require('fast-crc32c').calculate(buf) >>> 0 });
+  // beforeCommit checks Content-MD5 and any declared checksum against these digests.
+  await plan.beforeCommit({ size: buf.length, md5: createHash('md5').update(buf).digest(), crc32c: crc32c.calculate(buf) >>> 0 });
   return buf;
 }
 

@@ -9,3 +9,4 @@ export { Drive } from './drive';
 export * as limits from './constants';
 export { KvArea } from './kv';
 export { crcCombine, crc64Combine, CRC32_POLY, CRC32C_POLY } from './crc-combine';
+export { crcBase64 } from './bitrot';

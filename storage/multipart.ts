@@ -3,7 +3,7 @@
 // data dirs in order. No byte is copied. Parts left out of the completion, aborted uploads and
 // expired uploads are freed.
 import { createHash, randomBytes } from 'node:crypto';
-import { ObjectStore, Body, PutOptions, newId } from './object-store';
+import { ObjectStore, Body, PutOptions, newId, stripQuotes } from './object-store';
 import { StorageError } from './errors';
 import { IndexOp } from './meta-index';
 import { crc, crcBase64 } from './bitrot';
@@ -112,7 +112,7 @@ export class Multipart {
       if (w.number <= prevN) throw new StorageError('InvalidPartOrder');
       prevN = w.number;
       const p = have.get(w.number);
-      if (!p || p.etag !== stripEtag(w.etag)) throw new StorageError('InvalidPart', `part ${w.number} not found or ETag mismatch`);
+      if (!p || p.etag !== stripQuotes(w.etag)) throw new StorageError('InvalidPart', `part ${w.number} not found or ETag mismatch`);
       chosen.push(p);
     }
     chosen.forEach((p, i) => {
@@ -201,8 +201,5 @@ export class Multipart {
   }
 }
 
-function stripEtag(e: string): string {
-  return e.trim().replace(/^"|"$/g, '');
-}
 
 export { newId };
