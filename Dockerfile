@@ -1,4 +1,5 @@
-# Multi-stage build: compile the native addons (Reed-Solomon, CRC32C, LevelDB) and the
+# Multi-stage build: compile the native addons (Reed-Solomon, CRC32C, LevelDB, Kiln's own
+# storage/native) and the
 # TypeScript in a build stage, ship only the runtime tree, run as a non-root user.
 FROM node:20-bookworm AS build
 WORKDIR /src
@@ -22,6 +23,7 @@ COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 COPY --from=build /src/server/kiln.cjs ./server/kiln.cjs
+COPY --from=build /src/storage/native/build/Release/kiln_native.node ./storage/native/build/Release/kiln_native.node
 USER kiln
 VOLUME ["/data/d1", "/data/d2", "/data/d3", "/data/d4"]
 EXPOSE 9000

@@ -3,8 +3,8 @@
 // changed on disk), in alternating rounds, best round of each reported. These are upper bounds
 // for a fix, not proposals to drop the work: bitrot verification and the MD5 ETag stay required.
 //
-//   node dist/bench/what-if.js get        64 MiB GET: as is / CRC32C check skipped / raw fs stream
-//   node dist/bench/what-if.js put [durable]  64 MiB PUT: as is / no MD5 / no MD5 nor CRC32C / raw fs
+//   node dist/bench/what-if.js get        64 MiB GET: as is / raw fs stream
+//   node dist/bench/what-if.js put [durable]  64 MiB PUT: as is / no MD5 / raw fs
 //   node dist/bench/what-if.js inline [durable]  4 KiB PUT+GET: as is / inline bytes kept out of the record JSON
 //   node dist/bench/what-if.js md5-memory  peak RSS of 8 concurrent 1 GiB PUTs (--mib to change), with and without MD5
 // Options: --dir DIR (default: the OS temp dir), --rounds N (default 3). md5-memory writes
@@ -14,7 +14,6 @@ import { createReadStream, promises as fsp, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import * as bitrot from '../storage/bitrot';
 import { ObjectStore, PutOptions } from '../storage';
 
 if (!process.env.UV_THREADPOOL_SIZE) process.env.UV_THREADPOOL_SIZE = '16';
@@ -29,12 +28,9 @@ const ROUNDS = Number(arg('--rounds', '3'));
 const what = process.argv[2] ?? 'get';
 const durable = process.argv[3] === 'true';
 
-// The patch points: storage/ calls these through the module object, so replacing the export
-// changes what storage/ runs. Restored after each variant.
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-const bitrotMut = bitrot as Mutable<typeof bitrot>;
-const realFrameOk = bitrot.frameOk;
-const realCrc = bitrot.crc;
+// CRC32C checks and frames now run in the native addon on the thread pool (storage/native.ts);
+// the run-time patches of bitrot.ts that measured them on the event loop are gone with them.
+// `KILN_NATIVE=off node dist/bench/what-if.js get` measures the JavaScript fallback instead.
 
 async function* chunks(buf: Buffer, total = buf.length): AsyncGenerator<Buffer> {
   for (let o = 0; o < total; o += 64 * 1024) {
@@ -94,10 +90,6 @@ async function get(): Promise<void> {
     const kiln = () => timed(N, 2, async (i) => drain((await store.getObject('b', `o${i}`)).stream));
     await compare('MiB/s', 64, [
       ['storage/ as is', kiln],
-      ['storage/, CRC32C check skipped', async () => {
-        bitrotMut.frameOk = () => true;
-        try { return await kiln(); } finally { bitrotMut.frameOk = realFrameOk; }
-      }],
       ['raw fs, createReadStream 1 MiB', () => timed(N, 2, (i) => drain(createReadStream(raw(i), { highWaterMark: MiB }) as AsyncIterable<Buffer>))],
     ], 'raw fs, createReadStream 1 MiB');
   });
@@ -118,10 +110,6 @@ async function put(): Promise<void> {
     await compare('MiB/s', 64, [
       ['storage/ as is', kiln({})],
       ['storage/, no MD5 (etag random)', kiln({ etag: 'random' })],
-      ['storage/, no MD5, no CRC32C', async () => {
-        bitrotMut.crc = () => 0;
-        try { return await kiln({ etag: 'random' })(); } finally { bitrotMut.crc = realCrc; }
-      }],
       [durable ? 'raw fs, write + fsync' : 'raw fs, writeFile', round(async (id) => {
         const file = path.join(root, `drive${id % 4}`, `raw${id}`);
         if (!durable) return fsp.writeFile(file, payload);

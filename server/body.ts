@@ -4,7 +4,7 @@
 // before it ends. Everything else (payload SHA-256, Content-MD5, x-amz-checksum-* headers,
 // lengths) is verified in `beforeCommit`, after the last byte and before the index commit.
 import { createHash } from 'node:crypto';
-import crc32c = require('fast-crc32c');
+import { crc32c } from '../storage/native';
 import { crcBase64 } from '../storage';
 import { pipeline, Readable } from 'node:stream';
 import type { Ctx } from './context';
@@ -120,7 +120,7 @@ export async function readSmallBody(ctx: Ctx, max: number, checksumHeadersDescri
   }
   const buf = Buffer.concat(parts);
   // beforeCommit checks Content-MD5 and any declared checksum against these digests.
-  await plan.beforeCommit({ size: buf.length, md5: createHash('md5').update(buf).digest(), crc32c: crc32c.calculate(buf) >>> 0 });
+  await plan.beforeCommit({ size: buf.length, md5: createHash('md5').update(buf).digest(), crc32c: crc32c(buf) });
   return buf;
 }
 

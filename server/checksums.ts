@@ -5,9 +5,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import * as zlib from 'node:zlib';
 
-// fast-crc32c ships no type declarations; it picks the SSE4.2 native build when it loads.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const fastCrc32c: { calculate(data: Buffer | string, initial?: number): number } = require('fast-crc32c');
+import { crc32c } from '../storage/native';
 
 export type ChecksumAlgorithm = 'CRC32' | 'CRC32C' | 'CRC64NVME' | 'SHA1' | 'SHA256';
 
@@ -46,7 +44,7 @@ export function algorithmFromName(value: string): ChecksumAlgorithm | undefined 
 export function createChecksum(alg: ChecksumAlgorithm): StreamingChecksum {
   switch (alg) {
     case 'CRC32': return new Crc32Stream((b, prev) => zlib.crc32(b, prev));
-    case 'CRC32C': return new Crc32Stream((b, prev) => fastCrc32c.calculate(b, prev));
+    case 'CRC32C': return new Crc32Stream((b, prev) => crc32c(b, prev));
     case 'CRC64NVME': return new Crc64NvmeStream();
     case 'SHA1': return new HashStream(createHash('sha1'));
     case 'SHA256': return new HashStream(createHash('sha256'));

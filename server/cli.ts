@@ -1,5 +1,6 @@
 // `kiln`: the command line. `kiln server` runs Kiln; `kiln admin` talks to a running server.
 import { parseArgs } from 'node:util';
+import { nativeLoaded } from '../storage/native';
 import { createServer } from './app';
 import { buildConfig, splitAddress, SETTINGS, DEFAULT_ROOT_USER, DEFAULT_ROOT_PASSWORD } from './config';
 import { adminCall } from './admin-client';
@@ -57,6 +58,7 @@ async function runServer(argv: string[]): Promise<void> {
     `  access key:  ${config.rootUser}`,
     `  secret key:  ${config.rootPassword}${usingDefaults ? '   (default: set KILN_ROOT_USER / KILN_ROOT_PASSWORD)' : ''}`,
     `  try:         AWS_ACCESS_KEY_ID=${config.rootUser} AWS_SECRET_ACCESS_KEY=${config.rootPassword} aws --endpoint-url ${scheme}://${host}:${port} s3 ls`,
+    ...(nativeLoaded ? [] : ['  warning:     the native addon (storage/native) is not built: CRC32C runs in JavaScript, slower. Run `npm run native`.']),
     '',
   ].join('\n'));
   let stopping = false;

@@ -1,10 +1,10 @@
 // Every shard block on disk is framed as [CRC32C of the block, 4 bytes LE][block bytes].
 // A reader checks the frame before a byte of the block is used (invariant 3).
-import crc32c = require('fast-crc32c');
+import { crc32c } from './native';
 import { BITROT_HEADER } from './constants';
 
 export function crc(buf: Buffer, initial = 0): number {
-  return crc32c.calculate(buf, initial) >>> 0;
+  return crc32c(buf, initial);
 }
 
 export function frameHeader(block: Buffer): Buffer {

@@ -1,12 +1,13 @@
 // MD5 (the S3 ETag) is the slowest hash on the PUT path (~460-800 MB/s per core) and is strictly
 // sequential per object. Computing it on the event loop would serialise every PUT behind one
-// core; instead each large body streams its blocks to one of a few worker threads, which hash
-// while the main thread encodes and writes. Each batch is acknowledged, and a writer waits when
-// more than MAX_OUTSTANDING bytes are unhashed, so memory per PUT stays bounded (invariant 5).
+// core; instead each large body's blocks go to one of a few worker threads, which hash while the
+// main thread receives and the thread pool encodes and writes. Blocks live in SharedArrayBuffers
+// (block-pool.ts), so nothing is copied to the worker: each block is acknowledged once hashed and
+// only then reused, and a writer waits when more than MAX_OUTSTANDING bytes are unhashed, so
+// memory per PUT stays bounded (invariant 5).
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 
-const BATCH = 1024 * 1024;
 const MAX_OUTSTANDING = 8 * 1024 * 1024;
 
 const WORKER_SOURCE = `
@@ -17,7 +18,7 @@ parentPort.on('message', (m) => {
   if (m.op === 'update') {
     let h = hashes.get(m.id);
     if (!h) { h = createHash('md5'); hashes.set(m.id, h); }
-    h.update(new Uint8Array(m.buf, 0, m.len));
+    h.update(new Uint8Array(m.buf, m.off, m.len));
     parentPort.postMessage({ id: m.id, acked: m.len });
   } else if (m.op === 'digest') {
     const h = hashes.get(m.id) || createHash('md5');
@@ -38,7 +39,7 @@ class Md5Pool {
 
   private worker(): Worker {
     if (this.workers.length === 0) {
-      const n = Math.max(1, Math.min(4, availableParallelism() - 1));
+      const n = Math.max(1, Math.min(8, availableParallelism()));
       for (let i = 0; i < n; i++) {
         const w = new Worker(WORKER_SOURCE, { eval: true });
         w.on('message', (m: { id: number; digest?: ArrayBuffer; acked?: number }) => {
@@ -69,21 +70,26 @@ class Md5Pool {
 }
 
 export class OffloadedMd5 {
-  private pending: Buffer[] = [];
-  private pendingLen = 0;
   private outstanding = 0;
+  private acks: (() => void)[] = [];
   private wakeups: (() => void)[] = [];
   private finish?: (d: Buffer) => void;
 
   constructor(private readonly w: Worker, readonly id: number, private readonly pool: Md5Pool) {}
 
-  update(b: Buffer): void {
-    this.pending.push(b);
-    this.pendingLen += b.length;
-    if (this.pendingLen >= BATCH) this.flush();
+  /**
+   * Hash `len` bytes of a block living in a SharedArrayBuffer, in order with earlier blocks.
+   * Resolves once the worker is done with the bytes (the block may then be reused).
+   */
+  update(block: Buffer, len: number): Promise<void> {
+    if (!(block.buffer instanceof SharedArrayBuffer)) throw new TypeError('MD5 blocks must live in a SharedArrayBuffer');
+    this.outstanding += len;
+    this.w.ref();
+    this.w.postMessage({ op: 'update', id: this.id, buf: block.buffer, off: block.byteOffset, len });
+    return new Promise((resolve) => this.acks.push(resolve));
   }
 
-  /** Resolves once the worker has caught up enough; the writer awaits it between chunks. */
+  /** Resolves once the worker has caught up enough; the writer awaits it between blocks. */
   backlog(): Promise<void> | undefined {
     if (this.outstanding <= MAX_OUTSTANDING) return undefined;
     return new Promise((resolve) => this.wakeups.push(resolve));
@@ -91,27 +97,13 @@ export class OffloadedMd5 {
 
   acked(n: number): void {
     this.outstanding -= n;
+    this.acks.shift()?.();
     if (this.outstanding <= MAX_OUTSTANDING) for (const f of this.wakeups.splice(0)) f();
   }
 
   done(d: Buffer): void { this.finish?.(d); }
 
-  private flush(): void {
-    if (this.pendingLen === 0) return;
-    // One copy into a fresh buffer that is transferred (not cloned) to the worker.
-    const ab = new ArrayBuffer(this.pendingLen);
-    const view = Buffer.from(ab);
-    let off = 0;
-    for (const p of this.pending) { p.copy(view, off); off += p.length; }
-    this.outstanding += this.pendingLen;
-    this.w.ref();
-    this.w.postMessage({ op: 'update', id: this.id, buf: ab, len: this.pendingLen }, [ab]);
-    this.pending = [];
-    this.pendingLen = 0;
-  }
-
   digest(): Promise<Buffer> {
-    this.flush();
     return new Promise((resolve) => {
       this.finish = resolve;
       this.w.ref();
@@ -120,7 +112,6 @@ export class OffloadedMd5 {
   }
 
   drop(): void {
-    this.pending = [];
     this.pool.open_.delete(this.id);
     for (const f of this.wakeups.splice(0)) f();
     this.w.postMessage({ op: 'drop', id: this.id });

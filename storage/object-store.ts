@@ -226,11 +226,11 @@ export class ObjectStore {
       const digest = new BodyDigest(opts.etag !== 'random');
       digest.update(bytes);
       if (bytes.length > maxSize) throw new StorageError('EntityTooLarge');
-      const d = await digest.finish();
+      const d = digest.finish();
       const checksums = (await opts.beforeCommit?.(d)) ?? undefined;
       result = { number, size: d.size, etag: etagOf(d, opts), crc32c: d.crc32c, dataDir: newId(), inline: true, inlineBytes: bytes, checksums: checksums || undefined, mtime: Date.now() };
     } else {
-      const w = await writeShards(this.set, ec, head, it, new BodyDigest(opts.etag !== 'random', true), maxSize);
+      const w = await writeShards(this.set, ec, head, it, opts.etag !== 'random', maxSize);
       try {
         const checksums = (await opts.beforeCommit?.(w)) ?? undefined;
         result = { number, size: w.size, etag: etagOf(w, opts), crc32c: w.crc32c, dataDir: w.dataDir, checksums: checksums || undefined, mtime: Date.now() };

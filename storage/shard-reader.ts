@@ -1,13 +1,15 @@
 // Reads a byte range of one erasure-coded part. Only the blocks the range touches are read.
 // With all data shards healthy the block is the concatenation of the data shards (systematic
-// code: no decoding). Every shard block is checked against its CRC32C before use (invariant 3);
-// a missing or corrupt shard is rebuilt from parity for this reply and reported for repair.
+// code: no decoding). Every shard block is checked against its CRC32C before use (invariant 3),
+// in the thread-pool task that reads it; a missing or corrupt shard is rebuilt from parity for
+// this reply and reported for repair.
 import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { ErasureSet } from './erasure-set';
 import { ErasureLayout } from './records';
-import { frameOk, frameOffset } from './bitrot';
-import { BITROT_HEADER, READ_PREFETCH_BLOCKS } from './constants';
+import { frameOffset } from './bitrot';
+import { READ_PREFETCH_BLOCKS } from './constants';
+import { closeFile, readFrame } from './native';
 import { StorageError } from './errors';
 
 export interface PartSource { dataDir: string; size: number; ec: ErasureLayout }
@@ -43,10 +45,9 @@ class ShardFiles {
   async read(i: number, b: number, into: Buffer, fullShard: number): Promise<boolean> {
     const fh = await this.handle(i);
     if (!fh) return false;
-    const header = Buffer.allocUnsafe(BITROT_HEADER);
     try {
-      const { bytesRead } = await fh.readv([header, into], frameOffset(b, fullShard));
-      if (bytesRead === BITROT_HEADER + into.length && frameOk(header, into)) return true;
+      // Read and CRC check run together off the event loop (native.ts).
+      if (await readFrame(fh, frameOffset(b, fullShard), into)) return true;
     } catch (e) {
       this.set.driveFor(this.part.ec, i).fail(e);
     }
@@ -55,7 +56,7 @@ class ShardFiles {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.handles.map(async (h) => (await h)?.close().catch(() => undefined)));
+    await Promise.all(this.handles.map(async (h) => { const fh = await h; if (fh) await closeFile(fh).catch(() => undefined); }));
   }
 }
 

@@ -7,11 +7,13 @@ import type { FileHandle } from 'node:fs/promises';
 import { createHash, randomUUID, Hash } from 'node:crypto';
 import { ErasureSet } from './erasure-set';
 import { ErasureLayout } from './records';
-import { crc, frameHeader, frameOffset } from './bitrot';
+import { crc, frameOffset } from './bitrot';
 import { StorageError } from './errors';
 import { Drive } from './drive';
 import { WRITE_PIPELINE_DEPTH } from './constants';
-import { md5Pool, OffloadedMd5 } from './md5-pool';
+import { md5Pool } from './md5-pool';
+import { closeFile, crc32cAsync, crc32cCombine, writeFrame } from './native';
+import { giveBlock, takeBlock } from './block-pool';
 
 export interface Digests { size: number; md5: Buffer; crc32c: number }
 export interface WrittenData extends Digests { dataDir: string; failedSlots: number[] }
@@ -21,41 +23,33 @@ const SYNC_EVERY_BLOCKS = 4;
 
 interface ShardOut { drive: Drive; handle: FileHandle | null; ok: boolean; syncs: Promise<void>[] }
 
-/**
- * Hashes computed in the same pass as the write: MD5 (the ETag) and the whole-object CRC32C.
- * For large bodies the MD5 runs on a worker thread (md5-pool.ts) so the event loop only copies.
- */
+/** MD5 (the ETag) and CRC32C of a small body, on the event loop: it is at most the inline threshold. */
 export class BodyDigest {
   private readonly md5: Hash | null;
-  private readonly offloaded: OffloadedMd5 | null;
   crc32c = 0;
   size = 0;
-  constructor(withMd5: boolean, offload = false) {
-    this.offloaded = withMd5 && offload ? md5Pool.open() : null;
-    this.md5 = withMd5 && !offload ? createHash('md5') : null;
+  constructor(withMd5: boolean) {
+    this.md5 = withMd5 ? createHash('md5') : null;
   }
   update(b: Buffer): void {
     this.md5?.update(b);
-    this.offloaded?.update(b);
     this.crc32c = crc(b, this.crc32c);
     this.size += b.length;
   }
-  async finish(): Promise<Digests> {
-    const md5 = this.md5 ? this.md5.digest() : this.offloaded ? await this.offloaded.digest() : Buffer.alloc(0);
-    return { size: this.size, md5, crc32c: this.crc32c };
+  finish(): Digests {
+    return { size: this.size, md5: this.md5 ? this.md5.digest() : Buffer.alloc(0), crc32c: this.crc32c };
   }
-  abandon(): void { this.offloaded?.drop(); }
-  /** Wait while the MD5 worker is more than a few MiB behind (bounded memory per PUT). */
-  backlog(): Promise<void> | undefined { return this.offloaded?.backlog(); }
 }
 
 /**
- * Stream `chunks` (already-consumed `head` first, then `rest`) into a new data dir.
+ * Stream `chunks` (already-consumed `head` first, then `rest`) into a new data dir, computing
+ * the MD5 (on a worker thread, unless `withMd5` is false) and the whole-object CRC32C (combined
+ * from the data-shard CRCs of the frames) in the same pass.
  * Throws InsufficientWriteQuorum if fewer than the write quorum of drives took every block;
  * any error leaves nothing behind but tmp dirs, which are removed.
  */
 export async function writeShards(set: ErasureSet, ec: ErasureLayout, head: Buffer[], rest: AsyncIterator<Buffer> | null,
-  digest: BodyDigest, maxSize: number): Promise<WrittenData> {
+  withMd5: boolean, maxSize: number): Promise<WrittenData> {
   const dataDir = randomUUID().replace(/-/g, '');
   const n = ec.data + ec.parity;
   const outs: ShardOut[] = [];
@@ -73,9 +67,11 @@ export async function writeShards(set: ErasureSet, ec: ErasureLayout, head: Buff
     outs.push({ drive, handle, ok: handle !== null, syncs: [] });
   }
   const alive = () => outs.filter((o) => o.handle !== null).length;
+  const md5 = withMd5 ? md5Pool.open() : null;
   const cleanup = async () => {
+    md5?.drop();
     await Promise.all(outs.map(async (o) => {
-      await o.handle?.close().catch(() => undefined);
+      if (o.handle) await closeFile(o.handle).catch(() => undefined);
       o.handle = null;
       await o.drive.removeTmp(dataDir);
     }));
@@ -87,40 +83,68 @@ export async function writeShards(set: ErasureSet, ec: ErasureLayout, head: Buff
     const er = set.erasure;
     const inflight: Promise<void>[] = [];
     const fullShard = er.shardSize(B);
-    let block = Buffer.allocUnsafe(B);
+    const blockCrcs: { crc: number; len: number }[] = [];
+    let block = takeBlock(B);
     let fill = 0;
+    let size = 0;
     let blockIndex = 0;
 
-    // Blocks may be in flight together, so each writes at its own fixed offset.
+    // Blocks may be in flight together, so each writes at its own fixed offset. CRCs, parity and
+    // the writes run on the thread pool (native.ts, erasure.ts); the event loop only schedules.
     const flushBlock = async (buf: Buffer, len: number, b: number) => {
       const S = er.shardSize(len);
       const dataBuf = S * ec.data === B && len === B ? buf : padTo(buf, len, S * ec.data);
       const parityBuf = Buffer.allocUnsafe(S * ec.parity);
-      await er.encode(dataBuf, parityBuf, S);
-      const writes = outs.map(async (o, i) => {
-        if (!o.handle) return;
-        const shard = i < ec.data ? dataBuf.subarray(i * S, (i + 1) * S) : parityBuf.subarray((i - ec.data) * S, (i - ec.data + 1) * S);
+      const shardOf = (i: number) => (i < ec.data ? dataBuf.subarray(i * S, (i + 1) * S) : parityBuf.subarray((i - ec.data) * S, (i - ec.data + 1) * S));
+      const encoded = er.encode(dataBuf, parityBuf, S);
+      const write = async (o: ShardOut, i: number): Promise<number | undefined> => {
+        if (i >= ec.data) await encoded;
+        if (!o.handle) return undefined;
         try {
-          await o.handle.writev([frameHeader(shard), shard], frameOffset(b, fullShard));
+          const c = await writeFrame(o.handle, frameOffset(b, fullShard), shardOf(i));
           // Durable mode: start flushing every few blocks while the body still streams in, so
           // the fsync before commit has little left to do (disk and network work overlap).
           if (set.durable && (b + 1) % SYNC_EVERY_BLOCKS === 0) o.syncs.push(o.handle.datasync().catch(() => undefined));
+          return c;
         } catch (e) {
           o.drive.fail(e);
           o.ok = false;
-          await o.handle?.close().catch(() => undefined);
+          const h = o.handle;
           o.handle = null;
+          if (h) await closeFile(h).catch(() => undefined);
+          return undefined;
         }
-      });
-      await Promise.all(writes);
+      };
+      const crcs = await Promise.all(outs.map(write));
+      await encoded;
+      // The block's CRC joins the whole-object CRC: from its data-shard frames when the block
+      // has no padding, else (the last block) from its bytes, both off the event loop.
+      if (S * ec.data === len) {
+        let c = 0;
+        for (let i = 0; i < ec.data; i++) c = crc32cCombine(c, crcs[i] ?? (await crc32cAsync(shardOf(i))), S);
+        blockCrcs[b] = { crc: c, len };
+      } else {
+        blockCrcs[b] = { crc: await crc32cAsync(buf.subarray(0, len)), len };
+      }
       if (alive() < set.writeQuorum) throw quorumError(alive(), set.writeQuorum);
     };
 
-    const push = async (chunk: Buffer) => {
-      digest.update(chunk);
-      if (digest.size > maxSize) throw new StorageError('EntityTooLarge', `body exceeds ${maxSize} bytes`);
-      const behind = digest.backlog();
+    const sendBlock = async (len: number) => {
+      const buf = block;
+      const hashed = md5 ? md5.update(buf, len) : Promise.resolve();
+      // Keep at most WRITE_PIPELINE_DEPTH blocks in flight: memory per PUT stays bounded.
+      if (inflight.length >= WRITE_PIPELINE_DEPTH) await inflight.shift();
+      const flushed = flushBlock(buf, len, blockIndex++);
+      // Reuse the block once the writes and the MD5 worker are both done with it.
+      Promise.all([hashed, flushed]).then(() => giveBlock(buf), () => undefined);
+      inflight.push(flushed);
+      const behind = md5?.backlog();
       if (behind) await behind;
+    };
+
+    const push = async (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxSize) throw new StorageError('EntityTooLarge', `body exceeds ${maxSize} bytes`);
       let off = 0;
       while (off < chunk.length) {
         const take = Math.min(B - fill, chunk.length - off);
@@ -128,10 +152,8 @@ export async function writeShards(set: ErasureSet, ec: ErasureLayout, head: Buff
         fill += take;
         off += take;
         if (fill === B) {
-          // Keep at most WRITE_PIPELINE_DEPTH blocks in flight: memory per PUT stays bounded.
-          if (inflight.length >= WRITE_PIPELINE_DEPTH) await inflight.shift();
-          inflight.push(flushBlock(block, B, blockIndex++));
-          block = Buffer.allocUnsafe(B);
+          await sendBlock(B);
+          block = takeBlock(B);
           fill = 0;
         }
       }
@@ -145,25 +167,30 @@ export async function writeShards(set: ErasureSet, ec: ErasureLayout, head: Buff
         await push(r.value);
       }
     }
-    if (fill > 0) inflight.push(flushBlock(block, fill, blockIndex++));
+    if (fill > 0) await sendBlock(fill);
     // Settle every block before deciding: a rejected block must not leave others writing.
     const settled = await Promise.allSettled(inflight);
     const bad = settled.find((s) => s.status === 'rejected') as PromiseRejectedResult | undefined;
     if (bad) throw bad.reason;
+    let wholeCrc = 0;
+    for (const bc of blockCrcs) wholeCrc = crc32cCombine(wholeCrc, bc.crc, bc.len);
+    const md5Digest = md5 ? md5.digest() : Promise.resolve(Buffer.alloc(0));
 
     await Promise.all(outs.map(async (o) => {
       if (!o.handle || !o.ok) return;
       try {
         await Promise.all(o.syncs);
         if (set.durable) await o.handle.sync();
-        await o.handle.close();
+        const h = o.handle;
         o.handle = null;
+        await closeFile(h);
         await o.drive.commit(dataDir, dataDir);
       } catch (e) {
         o.drive.fail(e);
         o.ok = false;
-        await o.handle?.close().catch(() => undefined);
+        const h = o.handle;
         o.handle = null;
+        if (h) await closeFile(h).catch(() => undefined);
       }
     }));
     const committed = outs.filter((o) => o.ok);
@@ -172,9 +199,8 @@ export async function writeShards(set: ErasureSet, ec: ErasureLayout, head: Buff
       throw quorumError(committed.length, set.writeQuorum);
     }
     const failedSlots = outs.map((o, i) => (o.ok ? -1 : i)).filter((i) => i >= 0);
-    return { ...(await digest.finish()), dataDir, failedSlots };
+    return { size, md5: await md5Digest, crc32c: wholeCrc, dataDir, failedSlots };
   } catch (e) {
-    digest.abandon();
     await cleanup();
     throw e;
   }

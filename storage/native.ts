@@ -1,0 +1,89 @@
+// The byte work of a shard block — CRC32C and the positional read or write around it — runs in
+// our small C addon (storage/native/kiln_native.c) on the libuv thread pool, so the event loop
+// only schedules it and one GET or PUT spreads over several cores. Where the addon did not build
+// (no compiler), the same functions run in JavaScript: correct, but the CRC is on the event loop.
+import * as path from 'node:path';
+import type { FileHandle } from 'node:fs/promises';
+import crc32cJs = require('fast-crc32c');
+import { crcCombine, CRC32C_POLY } from './crc-combine';
+
+interface NativeAddon {
+  /** Read [crc LE 4][data] at `position` into `data`; true when whole and the CRC matches. */
+  readFrame(fd: number, position: number, data: Buffer): Promise<boolean>;
+  /** Write [crc32c(data) LE 4][data] at `position`; resolves to the CRC. */
+  writeFrame(fd: number, position: number, data: Buffer): Promise<number>;
+  crc32cAsync(data: Buffer, initial?: number): Promise<number>;
+  crc32c(data: Buffer, initial?: number): number;
+  crc32cCombine(crcA: number, crcB: number, lenB: number): number;
+}
+
+function load(): NativeAddon | null {
+  if (process.env.KILN_NATIVE === 'off') return null;
+  try {
+    // dist/storage/native.js and storage/native.ts both sit two levels below the package root.
+    return require(path.join(__dirname, '..', '..', 'storage', 'native', 'build', 'Release', 'kiln_native.node')) as NativeAddon;
+  } catch {
+    return null;
+  }
+}
+
+const addon = load();
+
+/** True when the C addon is in use (the server reports it at start-up). */
+export const nativeLoaded = addon !== null;
+
+export function crc32c(data: Buffer, initial = 0): number {
+  return addon ? addon.crc32c(data, initial) : crc32cJs.calculate(data, initial) >>> 0;
+}
+
+export function crc32cAsync(data: Buffer, initial = 0): Promise<number> {
+  return addon ? addon.crc32cAsync(data, initial) : Promise.resolve(crc32c(data, initial));
+}
+
+export function crc32cCombine(crcA: number, crcB: number, lenB: number): number {
+  return addon ? addon.crc32cCombine(crcA >>> 0, crcB >>> 0, lenB) : crcCombine(crcA, crcB, lenB, CRC32C_POLY);
+}
+
+// The addon works on the raw descriptor, which FileHandle.close() does not wait for: a close
+// racing a queued read or write would let the number be reused by another file. Every frame
+// operation is therefore tracked per handle, and closeFile() waits for them.
+const pending = new WeakMap<FileHandle, Set<Promise<unknown>>>();
+
+function track<T>(fh: FileHandle, p: Promise<T>): Promise<T> {
+  let set = pending.get(fh);
+  if (!set) pending.set(fh, (set = new Set()));
+  const s = set;
+  s.add(p);
+  const done = () => { s.delete(p); };
+  p.then(done, done);
+  return p;
+}
+
+/** Close a handle used for frame reads or writes once its operations have finished. */
+export async function closeFile(fh: FileHandle): Promise<void> {
+  const set = pending.get(fh);
+  if (set) await Promise.allSettled([...set]);
+  await fh.close();
+}
+
+export function readFrame(fh: FileHandle, position: number, data: Buffer): Promise<boolean> {
+  return addon ? track(fh, addon.readFrame(fh.fd, position, data)) : readFrameJs(fh, position, data);
+}
+
+export function writeFrame(fh: FileHandle, position: number, data: Buffer): Promise<number> {
+  return addon ? track(fh, addon.writeFrame(fh.fd, position, data)) : writeFrameJs(fh, position, data);
+}
+
+async function readFrameJs(fh: FileHandle, position: number, data: Buffer): Promise<boolean> {
+  const header = Buffer.allocUnsafe(4);
+  const { bytesRead } = await fh.readv([header, data], position);
+  return bytesRead === 4 + data.length && header.readUInt32LE(0) === crc32c(data);
+}
+
+async function writeFrameJs(fh: FileHandle, position: number, data: Buffer): Promise<number> {
+  const c = crc32c(data);
+  const header = Buffer.allocUnsafe(4);
+  header.writeUInt32LE(c, 0);
+  await fh.writev([header, data], position);
+  return c;
+}

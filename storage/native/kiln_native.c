@@ -1,0 +1,316 @@
+// Kiln's native helpers: the byte work of a shard block done on the libuv thread pool, so the
+// event loop only schedules it. readFrame = pread + CRC32C check, writeFrame = CRC32C + pwrite,
+// crc32c = hardware CRC32C (three interleaved lanes on x86 with SSE4.2, a table elsewhere).
+// Frame layout (storage/bitrot.ts): [CRC32C of block, 4 bytes little-endian][block bytes].
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define POLY 0x82f63b78u /* CRC32C, reflected */
+
+// ---- CRC32C --------------------------------------------------------------------------------
+
+static uint32_t table[8][256];
+
+static void table_init(void) {
+  for (uint32_t n = 0; n < 256; n++) {
+    uint32_t c = n;
+    for (int k = 0; k < 8; k++) c = c & 1 ? (c >> 1) ^ POLY : c >> 1;
+    table[0][n] = c;
+  }
+  for (uint32_t n = 0; n < 256; n++)
+    for (int k = 1; k < 8; k++) table[k][n] = (table[k - 1][n] >> 8) ^ table[0][table[k - 1][n] & 0xff];
+}
+
+// Raw register update (no pre/post inversion), slicing by 8.
+static uint32_t crc_sw(uint32_t r, const uint8_t *p, size_t n) {
+  while (n >= 8) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    v ^= r;
+    r = table[7][v & 0xff] ^ table[6][(v >> 8) & 0xff] ^ table[5][(v >> 16) & 0xff] ^ table[4][(v >> 24) & 0xff] ^
+        table[3][(v >> 32) & 0xff] ^ table[2][(v >> 40) & 0xff] ^ table[1][(v >> 48) & 0xff] ^ table[0][v >> 56];
+    p += 8;
+    n -= 8;
+  }
+  while (n--) r = (r >> 8) ^ table[0][(r ^ *p++) & 0xff];
+  return r;
+}
+
+// Polynomial arithmetic modulo POLY in the reflected representation (x^0 is the top bit):
+// lets three independently computed lanes be joined into one CRC.
+static uint32_t mulmod(uint32_t a, uint32_t b) {
+  uint32_t p = 0;
+  for (uint32_t m = 1u << 31; m; m >>= 1) {
+    if (a & m) p ^= b;
+    b = b & 1 ? (b >> 1) ^ POLY : b >> 1;
+  }
+  return p;
+}
+
+/** x^(8n) mod POLY: the operator that appends n zero bytes to a CRC register. */
+static uint32_t xpow8n(uint64_t n) {
+  uint32_t result = 1u << 31, base = 1u << 23; /* x^0, x^8 */
+  while (n) {
+    if (n & 1) result = mulmod(result, base);
+    base = mulmod(base, base);
+    n >>= 1;
+  }
+  return result;
+}
+
+/** CRC of A‖B from crc(A), crc(B) and |B| (finished CRC values). */
+static uint32_t combine(uint32_t a, uint32_t b, uint64_t lenB) {
+  return mulmod(xpow8n(lenB), a) ^ b;
+}
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+static int have_hw = 0;
+
+__attribute__((target("sse4.2"))) static uint32_t crc_hw_raw(uint32_t r, const uint8_t *p, size_t n) {
+  uint64_t r64 = r;
+  while (n >= 8) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    r64 = _mm_crc32_u64(r64, v);
+    p += 8;
+    n -= 8;
+  }
+  r = (uint32_t)r64;
+  while (n--) r = _mm_crc32_u8(r, *p++);
+  return r;
+}
+
+// Three lanes in one loop: crc32 has a latency of 3 cycles but a throughput of 1 per cycle.
+__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc, const uint8_t *p, size_t n) {
+  if (n < 3 * 4096) return ~crc_hw_raw(~crc, p, n);
+  size_t lane = (n / 3) & ~(size_t)7;
+  const uint8_t *p1 = p + lane, *p2 = p + 2 * lane;
+  uint64_t r0 = (uint32_t)~crc, r1 = 0xffffffffu, r2 = 0xffffffffu;
+  for (size_t i = 0; i < lane; i += 8) {
+    uint64_t v0, v1, v2;
+    memcpy(&v0, p + i, 8);
+    memcpy(&v1, p1 + i, 8);
+    memcpy(&v2, p2 + i, 8);
+    r0 = _mm_crc32_u64(r0, v0);
+    r1 = _mm_crc32_u64(r1, v1);
+    r2 = _mm_crc32_u64(r2, v2);
+  }
+  uint32_t c = combine(combine(~(uint32_t)r0, ~(uint32_t)r1, lane), ~(uint32_t)r2, lane);
+  return ~crc_hw_raw(~c, p + 3 * lane, n - 3 * lane);
+}
+#endif
+
+/** Finished CRC32C of `p` continuing from the finished CRC `crc` (0 to start). */
+static uint32_t crc32c(uint32_t crc, const uint8_t *p, size_t n) {
+#if defined(__x86_64__)
+  if (have_hw) return crc_hw(crc, p, n);
+#endif
+  return ~crc_sw(~crc, p, n);
+}
+
+// ---- positional I/O, whole or nothing ------------------------------------------------------
+
+/** Fill iov from fd at pos; returns bytes read (short at end of file) or -errno. */
+static ssize_t preadv_full(int fd, struct iovec *iov, int cnt, off_t pos) {
+  ssize_t total = 0;
+  while (cnt > 0) {
+    ssize_t n = preadv(fd, iov, cnt, pos);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (n == 0) break;
+    total += n;
+    pos += n;
+    while (cnt > 0 && (size_t)n >= iov->iov_len) { n -= iov->iov_len; iov++; cnt--; }
+    if (cnt > 0) { iov->iov_base = (char *)iov->iov_base + n; iov->iov_len -= n; }
+  }
+  return total;
+}
+
+static ssize_t pwritev_full(int fd, struct iovec *iov, int cnt, off_t pos) {
+  ssize_t total = 0;
+  while (cnt > 0) {
+    ssize_t n = pwritev(fd, iov, cnt, pos);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    total += n;
+    pos += n;
+    while (cnt > 0 && (size_t)n >= iov->iov_len) { n -= iov->iov_len; iov++; cnt--; }
+    if (cnt > 0) { iov->iov_base = (char *)iov->iov_base + n; iov->iov_len -= n; }
+  }
+  return total;
+}
+
+// ---- async work ----------------------------------------------------------------------------
+
+enum op { OP_READ, OP_WRITE, OP_CRC };
+
+typedef struct {
+  enum op op;
+  int fd;
+  int64_t pos;
+  uint8_t *data;
+  size_t len;
+  uint32_t crc;   /* in: initial CRC (OP_CRC); out: CRC of data */
+  int err;        /* errno, 0 when fine */
+  int ok;         /* OP_READ: frame complete and its CRC matches */
+  napi_ref ref;
+  napi_deferred deferred;
+  napi_async_work work;
+} job_t;
+
+static void execute(napi_env env, void *arg) {
+  (void)env;
+  job_t *j = arg;
+  uint8_t hdr[4];
+  struct iovec iov[2] = { { hdr, 4 }, { j->data, j->len } };
+  if (j->op == OP_CRC) {
+    j->crc = crc32c(j->crc, j->data, j->len);
+  } else if (j->op == OP_WRITE) {
+    j->crc = crc32c(0, j->data, j->len);
+    hdr[0] = j->crc; hdr[1] = j->crc >> 8; hdr[2] = j->crc >> 16; hdr[3] = j->crc >> 24;
+    ssize_t n = pwritev_full(j->fd, iov, 2, j->pos);
+    if (n < 0) j->err = (int)-n;
+  } else {
+    ssize_t n = preadv_full(j->fd, iov, 2, j->pos);
+    if (n < 0) { j->err = (int)-n; return; }
+    if ((size_t)n != 4 + j->len) return;
+    uint32_t want = hdr[0] | hdr[1] << 8 | hdr[2] << 16 | (uint32_t)hdr[3] << 24;
+    j->crc = crc32c(0, j->data, j->len);
+    j->ok = j->crc == want;
+  }
+}
+
+static const char *errno_code(int e) {
+  switch (e) {
+    case EIO: return "EIO";
+    case ENOENT: return "ENOENT";
+    case EACCES: return "EACCES";
+    case EPERM: return "EPERM";
+    case EBADF: return "EBADF";
+    case ENOSPC: return "ENOSPC";
+    case EROFS: return "EROFS";
+    case EINVAL: return "EINVAL";
+    case EDQUOT: return "EDQUOT";
+    case EISDIR: return "EISDIR";
+    default: return "EUNKNOWN";
+  }
+}
+
+static void complete(napi_env env, napi_status status, void *arg) {
+  job_t *j = arg;
+  napi_value v;
+  if (status != napi_ok && j->err == 0) j->err = EINTR;
+  if (j->err) {
+    napi_value code, msg;
+    napi_create_string_utf8(env, errno_code(j->err), NAPI_AUTO_LENGTH, &code);
+    napi_create_string_utf8(env, strerror(j->err), NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, code, msg, &v);
+    napi_set_named_property(env, v, "code", code);
+    napi_reject_deferred(env, j->deferred, v);
+  } else {
+    if (j->op == OP_READ) napi_get_boolean(env, j->ok, &v);
+    else napi_create_uint32(env, j->crc, &v);
+    napi_resolve_deferred(env, j->deferred, v);
+  }
+  napi_delete_reference(env, j->ref);
+  napi_delete_async_work(env, j->work);
+  free(j);
+}
+
+#define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, NULL, #call " failed"); return NULL; } } while (0)
+
+/** args: (fd, position, buffer) for read/write, (buffer, initialCrc) for crc. */
+static napi_value start(napi_env env, napi_callback_info info, enum op op) {
+  size_t argc = 3;
+  napi_value argv[3], promise, name;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  napi_value buf = op == OP_CRC ? argv[0] : argv[2];
+  bool is_buf = false;
+  if (argc < (op == OP_CRC ? 1u : 3u) || napi_is_buffer(env, buf, &is_buf) != napi_ok || !is_buf) {
+    napi_throw_type_error(env, NULL, "expected a Buffer");
+    return NULL;
+  }
+  job_t *j = calloc(1, sizeof *j);
+  if (!j) { napi_throw_error(env, NULL, "out of memory"); return NULL; }
+  j->op = op;
+  void *data;
+  CHECK(napi_get_buffer_info(env, buf, &data, &j->len));
+  j->data = data;
+  if (op == OP_CRC) {
+    if (argc > 1) CHECK(napi_get_value_uint32(env, argv[1], &j->crc));
+  } else {
+    int32_t fd;
+    CHECK(napi_get_value_int32(env, argv[0], &fd));
+    CHECK(napi_get_value_int64(env, argv[1], &j->pos));
+    j->fd = fd;
+  }
+  CHECK(napi_create_reference(env, buf, 1, &j->ref));
+  CHECK(napi_create_promise(env, &j->deferred, &promise));
+  CHECK(napi_create_string_utf8(env, "kiln.native", NAPI_AUTO_LENGTH, &name));
+  CHECK(napi_create_async_work(env, NULL, name, execute, complete, j, &j->work));
+  CHECK(napi_queue_async_work(env, j->work));
+  return promise;
+}
+
+static napi_value read_frame(napi_env env, napi_callback_info info) { return start(env, info, OP_READ); }
+static napi_value write_frame(napi_env env, napi_callback_info info) { return start(env, info, OP_WRITE); }
+static napi_value crc_async(napi_env env, napi_callback_info info) { return start(env, info, OP_CRC); }
+
+static napi_value crc_sync(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], out;
+  void *data;
+  size_t len;
+  uint32_t init = 0;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected a Buffer");
+    return NULL;
+  }
+  if (argc > 1) CHECK(napi_get_value_uint32(env, argv[1], &init));
+  CHECK(napi_create_uint32(env, crc32c(init, data, len), &out));
+  return out;
+}
+
+static napi_value combine_sync(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], out;
+  uint32_t a, b;
+  int64_t len;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  CHECK(napi_get_value_uint32(env, argv[0], &a));
+  CHECK(napi_get_value_uint32(env, argv[1], &b));
+  CHECK(napi_get_value_int64(env, argv[2], &len));
+  CHECK(napi_create_uint32(env, len > 0 ? combine(a, b, (uint64_t)len) : a, &out));
+  return out;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  table_init();
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  have_hw = __builtin_cpu_supports("sse4.2");
+#endif
+  napi_property_descriptor props[] = {
+    { "readFrame", NULL, read_frame, NULL, NULL, NULL, napi_default, NULL },
+    { "writeFrame", NULL, write_frame, NULL, NULL, NULL, napi_default, NULL },
+    { "crc32cAsync", NULL, crc_async, NULL, NULL, NULL, napi_default, NULL },
+    { "crc32c", NULL, crc_sync, NULL, NULL, NULL, napi_default, NULL },
+    { "crc32cCombine", NULL, combine_sync, NULL, NULL, NULL, napi_default, NULL },
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
