@@ -25,7 +25,7 @@ export const MAX_PARTS = 10000;
 /** How many encoded blocks a writer keeps in flight to the drives (bounds memory per PUT). */
 export const WRITE_PIPELINE_DEPTH = 2;
 /** How many blocks a reader prefetches ahead of the client (bounds memory per GET). */
-export const READ_PREFETCH_BLOCKS = 2;
+export const READ_PREFETCH_BLOCKS = 4;
 
 /** Upper bound on the heal queue; beyond it new entries are dropped and found again by a scrub. */
 export const HEAL_QUEUE_MAX = 100000;

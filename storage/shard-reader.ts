@@ -9,7 +9,7 @@ import { ErasureSet } from './erasure-set';
 import { ErasureLayout } from './records';
 import { frameOffset } from './bitrot';
 import { READ_PREFETCH_BLOCKS } from './constants';
-import { closeFile, readFrame } from './native';
+import { closeFile, readBlock, readFrame } from './native';
 import { StorageError } from './errors';
 
 export interface PartSource { dataDir: string; size: number; ec: ErasureLayout }
@@ -55,6 +55,20 @@ class ShardFiles {
     return false;
   }
 
+  /** Read and verify data shards 0..D-1 of block b, each into its slice of `into`. */
+  async readData(D: number, b: number, into: Buffer, fullShard: number): Promise<boolean[]> {
+    const S = into.length / D;
+    const fhs = await Promise.all(Array.from({ length: D }, (_, i) => this.handle(i)));
+    if (fhs.some((fh) => !fh)) return Promise.all(fhs.map((_, i) => this.read(i, b, into.subarray(i * S, (i + 1) * S), fullShard)));
+    const res = await readBlock(fhs as FileHandle[], frameOffset(b, fullShard), into);
+    return res.map((r, i) => {
+      if (r === true) return true;
+      if (r instanceof Error) this.set.driveFor(this.part.ec, i).fail(r);
+      this.bad.add(i);
+      return false;
+    });
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.handles.map(async (h) => { const fh = await h; if (fh) await closeFile(fh).catch(() => undefined); }));
   }
@@ -79,7 +93,7 @@ export async function* readShards(set: ErasureSet, part: PartSource, start: numb
     const len = Math.min(B, part.size - b * B);
     const S = er.shardSize(len);
     const dataBuf = Buffer.allocUnsafe(S * ec.data);
-    const ok = await Promise.all(Array.from({ length: ec.data }, (_, i) => files.read(i, b, dataBuf.subarray(i * S, (i + 1) * S), fullShard)));
+    const ok = await files.readData(ec.data, b, dataBuf, fullShard);
     const missing = ok.map((g, i) => (g ? -1 : i)).filter((i) => i >= 0);
     if (missing.length === 0) return dataBuf.subarray(0, len);
     if (missing.length > ec.parity) throw readQuorumError(part);
