@@ -50,11 +50,19 @@ export async function listObjects(index: MetaIndex, bucket: string, opts: ListOp
   const it = index.iterator(inclusive ? { gte: start, lt: upper } : { gt: start, lt: upper });
   let count = 0;
   let scanned = 0;
+  // Entries come in batches (one thread-pool round trip each, not one per key); a seek past a
+  // common prefix drops the rest of the batch.
+  let batch: [Buffer, Buffer][] = [];
+  let at = 0;
+  const want = () => Math.min(1000, opts.maxKeys - count + 1);
   try {
     for (;;) {
-      const entry = await it.next();
-      if (!entry) break;
-      const [k, v] = entry as [Buffer, Buffer];
+      if (at === batch.length) {
+        batch = (await it.nextv(want())) as [Buffer, Buffer][];
+        at = 0;
+        if (batch.length === 0) break;
+      }
+      const [k, v] = batch[at++];
       const name = k.toString('utf8', base.length);
       if (++scanned > MAX_SCAN && count > 0) { result.isTruncated = true; break; }
       if (delim) {
@@ -66,6 +74,8 @@ export async function listObjects(index: MetaIndex, bucket: string, opts: ListOp
           result.last = cp;
           count++;
           it.seek(prefixEnd(Buffer.concat([base, Buffer.from(cp, 'utf8')])));
+          batch = [];
+          at = 0;
           continue;
         }
       }

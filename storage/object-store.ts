@@ -60,7 +60,14 @@ export interface PutOptions {
   beforeCommit?: (d: Digests) => Promise<Record<string, string> | void> | Record<string, string> | void;
 }
 
-export interface GetResult { record: ObjectRecord; stream: Readable; start: number; end: number }
+export interface GetResult {
+  record: ObjectRecord;
+  stream: Readable;
+  /** Set for inline objects: the requested bytes, already verified (then `stream` just wraps them). */
+  bytes?: Buffer;
+  start: number;
+  end: number;
+}
 
 export type Body = AsyncIterable<Buffer> | Readable;
 
@@ -117,6 +124,9 @@ export class ObjectStore {
 
   get drives(): Drive[] { return this.set.drives; }
 
+  private readonly buckets = new Map<string, BucketRecord>();
+  private bucketGen = 0;
+
   // ---------- buckets ----------
 
   async createBucket(name: string, extra: Partial<BucketRecord> = {}): Promise<BucketRecord> {
@@ -124,14 +134,30 @@ export class ObjectStore {
       if (await this.index.get(key(NS_BUCKET, name))) throw new StorageError('BucketAlreadyExists');
       const rec: BucketRecord = { config: {}, ...extra, name, created: Date.now() };
       await this.index.batch([{ type: 'put', key: key(NS_BUCKET, name), value: encodeJson(rec) }]);
+      this.bucketChanged(name);
       return rec;
     });
   }
 
+  /**
+   * The bucket record, read on every object request: cached, frozen (callers must not mutate it;
+   * updateBucket hands its callback a copy). Every write of a bucket record goes through this
+   * class and drops the entry; a read that raced a write does not fill the cache (generation).
+   */
   async getBucket(name: string): Promise<BucketRecord> {
+    const hit = this.buckets.get(name);
+    if (hit) return hit;
+    const gen = this.bucketGen;
     const v = await this.index.get(key(NS_BUCKET, name));
     if (!v) throw new StorageError('NoSuchBucket');
-    return decodeJson<BucketRecord>(v);
+    const rec = deepFreeze(decodeJson<BucketRecord>(v));
+    if (gen === this.bucketGen) this.buckets.set(name, rec);
+    return rec;
+  }
+
+  private bucketChanged(name: string): void {
+    this.bucketGen++;
+    this.buckets.delete(name);
   }
 
   async listBuckets(): Promise<BucketRecord[]> {
@@ -142,9 +168,13 @@ export class ObjectStore {
 
   async updateBucket(name: string, fn: (b: BucketRecord) => BucketRecord | void): Promise<BucketRecord> {
     return this.locks.run(`b/${name}`, async () => {
-      const b = await this.getBucket(name);
+      const b = structuredClone(await this.getBucket(name));
       const next = fn(b) ?? b;
-      await this.index.batch([{ type: 'put', key: key(NS_BUCKET, name), value: encodeJson(next) }]);
+      try {
+        await this.index.batch([{ type: 'put', key: key(NS_BUCKET, name), value: encodeJson(next) }]);
+      } finally {
+        this.bucketChanged(name);
+      }
       return next;
     });
   }
@@ -156,7 +186,11 @@ export class ObjectStore {
         const p = keyPrefix(ns, name);
         for await (const _ of this.index.entries({ gte: p, lt: prefixEnd(p), limit: 1 })) throw new StorageError('BucketNotEmpty');
       }
-      await this.index.batch([{ type: 'del', key: key(NS_BUCKET, name) }]);
+      try {
+        await this.index.batch([{ type: 'del', key: key(NS_BUCKET, name) }]);
+      } finally {
+        this.bucketChanged(name);
+      }
     });
   }
 
@@ -347,6 +381,13 @@ export class ObjectStore {
       const start = range?.start ?? 0;
       const end = range?.end ?? record.size;
       if (start < 0 || end > record.size || start > end) throw new StorageError('InvalidRange');
+      const only = record.parts.length === 1 ? record.parts[0] : undefined;
+      if (only?.inline) {
+        // A small object is one index read: hand over the bytes, no stream machinery per GET.
+        const bytes = (await this.readInline(only)).subarray(start, end);
+        release();
+        return { record, start, end, bytes, get stream() { return Readable.from([bytes]); } };
+      }
       const stream = Readable.from(this.readRecord(record, start, end, release), { objectMode: false, highWaterMark: 1 });
       stream.once('close', release);
       return { record, stream, start, end };
@@ -591,4 +632,12 @@ function etagOf(d: Digests, opts: PutOptions): string {
 export function stripQuotes(s: string): string {
   const t = s.trim();
   return t.startsWith('"') && t.endsWith('"') ? t.slice(1, -1) : t.startsWith('W/"') ? t.slice(3, -1) : t;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
 }
