@@ -1,0 +1,72 @@
+// The load generator's HTTP client. Client and server share the machine, so every microsecond
+// the client spends is taken from the server: one keep-alive agent, SigV4 with the signing key
+// derived once per day, UNSIGNED-PAYLOAD bodies, one body buffer reused by every PUT, and
+// response bytes counted, never kept. The same request shapes go to unsigned servers (nginx,
+// the minimal Node servers) with signing off.
+import * as http from 'node:http';
+import { createHash, createHmac } from 'node:crypto';
+
+export interface Credentials { accessKeyId: string; secretAccessKey: string; region: string }
+
+export interface Response { status: number; bytes: number; body?: string }
+
+const EMPTY_SHA256 = createHash('sha256').digest('hex');
+
+export class LoadClient {
+  private readonly agent: http.Agent;
+  private readonly host: string;
+  private signingDay = '';
+  private signingKey: Buffer = Buffer.alloc(0);
+
+  constructor(readonly port: number, concurrency: number, private readonly creds?: Credentials) {
+    this.agent = new http.Agent({ keepAlive: true, maxSockets: concurrency, maxFreeSockets: concurrency });
+    this.host = `127.0.0.1:${port}`;
+  }
+
+  close(): void { this.agent.destroy(); }
+
+  /**
+   * One request. `path` is already URI-encoded (bench keys are plain ASCII); `query` is the
+   * canonical query string (sorted, encoded). Resolves when the whole response has been read.
+   */
+  request(method: string, path: string, opts: { query?: string; body?: Buffer; headers?: Record<string, string>; keepBody?: boolean } = {}): Promise<Response> {
+    const headers: Record<string, string | number> = { ...opts.headers };
+    if (opts.body) headers['content-length'] = opts.body.length;
+    if (this.creds) Object.assign(headers, this.sign(method, path, opts.query ?? '', opts.body ? 'UNSIGNED-PAYLOAD' : EMPTY_SHA256, opts.headers));
+    return new Promise((resolve, reject) => {
+      const req = http.request({ agent: this.agent, host: '127.0.0.1', port: this.port, method, path: opts.query ? `${path}?${opts.query}` : path, headers }, (res) => {
+        let bytes = 0;
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => { bytes += c.length; if (opts.keepBody) chunks.push(c); });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes, body: opts.keepBody ? Buffer.concat(chunks).toString('utf8') : undefined }));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end(opts.body);
+    });
+  }
+
+  private sign(method: string, path: string, query: string, payload: string, extra: Record<string, string> = {}): Record<string, string> {
+    const { accessKeyId, secretAccessKey, region } = this.creds!;
+    const now = new Date().toISOString();
+    const amzDate = `${now.slice(0, 4)}${now.slice(5, 7)}${now.slice(8, 13)}${now.slice(14, 16)}${now.slice(17, 19)}Z`;
+    const day = amzDate.slice(0, 8);
+    if (day !== this.signingDay) {
+      const h = (k: Buffer | string, s: string) => createHmac('sha256', k).update(s).digest();
+      this.signingKey = h(h(h(h(`AWS4${secretAccessKey}`, day), region), 's3'), 'aws4_request');
+      this.signingDay = day;
+    }
+    const signed: [string, string][] = [['host', this.host], ['x-amz-content-sha256', payload], ['x-amz-date', amzDate],
+      ...Object.entries(extra).map(([k, v]) => [k.toLowerCase(), v] as [string, string])];
+    signed.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    const names = signed.map(([k]) => k).join(';');
+    const canonical = `${method}\n${path}\n${query}\n${signed.map(([k, v]) => `${k}:${v}\n`).join('')}\n${names}\n${payload}`;
+    const scope = `${day}/${region}/s3/aws4_request`;
+    const toSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${createHash('sha256').update(canonical).digest('hex')}`;
+    const signature = createHmac('sha256', this.signingKey).update(toSign).digest('hex');
+    return {
+      'x-amz-date': amzDate, 'x-amz-content-sha256': payload,
+      authorization: `AWS4-HMAC-SHA256 Credential=${accessKeyId}/${scope}, SignedHeaders=${names}, Signature=${signature}`,
+    };
+  }
+}

@@ -1,0 +1,215 @@
+// `npm run bench`: Kiln over HTTP against the machine's ceilings and its peers, same client, same
+// run. Every scenario runs on every target that can serve it; Kiln's figure is reported as a
+// ratio of the reference named in the issue (nginx for reads, a minimal Node server for writes,
+// s3rver for small PUTs and listing, the drive itself from dd).
+//
+//   node dist/bench/http/run.js [--quick] [--seconds N] [--targets kiln,nginx,node-file,s3rver,moto]
+//                               [--scenarios put-4k,get-4k,...] [--list-keys N] [--durability strict|relaxed] [--out FILE]
+import { mkdtempSync, rmSync, writeFileSync, readFileSync, chmodSync } from 'node:fs';
+import { tmpdir, cpus, totalmem, loadavg } from 'node:os';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { LoadClient } from './client';
+import { load, rawDrive, Result } from './measure';
+import { BUCKET, Target, TargetName, startKiln, startNginx, startNodeFile, startS3rver, startMoto, nginxAvailable, motoAvailable } from './targets';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(name);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : dflt;
+}
+const QUICK = process.argv.includes('--quick');
+const SECONDS = Number(arg('--seconds', QUICK ? '3' : '10'));
+const LIST_KEYS = Number(arg('--list-keys', QUICK ? '5000' : '100000'));
+const PEER_LIST_KEYS = Math.min(LIST_KEYS, 10000);
+const TARGETS = arg('--targets', 'kiln,nginx,node-file,s3rver,moto').split(',') as TargetName[];
+const DURABILITY = arg('--durability', 'strict') as 'strict' | 'relaxed';
+const OUT = arg('--out', '');
+
+type Kind = 'put' | 'get' | 'range' | 'list' | 'mixed';
+interface Scenario { id: string; what: string; kind: Kind; size: number; conc: number; objects: number; ref: TargetName; maxOps: number }
+
+const SCENARIOS: Scenario[] = [
+  { id: 'put-4k', what: 'PUT 4 KiB', kind: 'put', size: 4 * KiB, conc: 16, objects: 0, ref: 's3rver', maxOps: 200_000 },
+  { id: 'get-4k', what: 'GET 4 KiB', kind: 'get', size: 4 * KiB, conc: 16, objects: 1000, ref: 'nginx', maxOps: 500_000 },
+  { id: 'put-1m', what: 'PUT 1 MiB', kind: 'put', size: MiB, conc: 8, objects: 0, ref: 'node-file', maxOps: 20_000 },
+  { id: 'get-1m', what: 'GET 1 MiB', kind: 'get', size: MiB, conc: 8, objects: 64, ref: 'nginx', maxOps: 100_000 },
+  { id: 'put-64m', what: 'PUT 64 MiB', kind: 'put', size: 64 * MiB, conc: 4, objects: 0, ref: 'node-file', maxOps: QUICK ? 24 : 200 },
+  { id: 'get-64m', what: 'GET 64 MiB (whole shard, MosaicML Streaming)', kind: 'get', size: 64 * MiB, conc: 4, objects: 4, ref: 'nginx', maxOps: 5000 },
+  { id: 'range-8m', what: 'GET 8 MiB ranges of 64 MiB objects (Mountpoint, s3torchconnector)', kind: 'range', size: 64 * MiB, conc: 8, objects: 4, ref: 'nginx', maxOps: 20_000 },
+  { id: 'list-1000', what: `ListObjectsV2, pages of 1000 (kiln: ${LIST_KEYS} keys; peers: ${PEER_LIST_KEYS})`, kind: 'list', size: 0, conc: 1, objects: 0, ref: 's3rver', maxOps: 100_000 },
+  { id: 'mixed-1m', what: 'mixed 1 MiB: 70 % GET, 30 % PUT', kind: 'mixed', size: MiB, conc: 8, objects: 64, ref: 'node-file', maxOps: 50_000 },
+];
+const WANT = arg('--scenarios', SCENARIOS.map((s) => s.id).join(',')).split(',');
+
+/** Peers are slow: fewer operations, so one scenario does not take minutes. */
+function budget(t: TargetName, s: Scenario): number {
+  if (t === 'moto') return Math.min(s.maxOps, s.size >= 64 * MiB ? 4 : 400);
+  if (t === 's3rver') return Math.min(s.maxOps, s.size >= 64 * MiB ? 8 : 2000);
+  return s.maxOps;
+}
+
+function serves(t: Target, s: Scenario): boolean {
+  if (s.kind === 'list') return t.canList;
+  if (s.kind === 'put' || s.kind === 'mixed') return t.canPut;
+  return true;
+}
+
+const objectKey = (s: Scenario, i: number) => `${s.kind === 'range' ? 'get-64m' : s.id}/obj-${String(i).padStart(6, '0')}`;
+
+async function prepare(t: Target, s: Scenario, body: Buffer, done: Set<string>): Promise<void> {
+  const n = s.kind === 'get' || s.kind === 'range' || s.kind === 'mixed' ? s.objects : 0;
+  const tag = `${s.kind === 'range' ? 'get-64m' : s.id}`;
+  if (n === 0 || done.has(tag)) return;
+  done.add(tag);
+  const keys = Array.from({ length: n }, (_, i) => objectKey(s, i));
+  let next = 0;
+  await Promise.all(Array.from({ length: 4 }, async () => { while (next < keys.length) await t.place(keys[next++], body.subarray(0, s.size)); }));
+}
+
+async function prepareList(t: Target, keys: number): Promise<void> {
+  const client = new LoadClient(t.port, 32, t.creds);
+  let next = 0;
+  const empty = Buffer.alloc(0);
+  await Promise.all(Array.from({ length: 32 }, async () => {
+    while (next < keys) {
+      const r = await client.request('PUT', `/${BUCKET}/list/key-${String(next++).padStart(8, '0')}`, { body: empty });
+      if (r.status !== 200) throw new Error(`${t.name}: populate list: HTTP ${r.status}`);
+    }
+  }));
+  client.close();
+}
+
+function rfc3986(s: string): string {
+  return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+async function run(t: Target, s: Scenario, body: Buffer, runId: string): Promise<Result> {
+  const client = new LoadClient(t.port, s.conc, t.creds);
+  const url = (k: string) => `/${BUCKET}/${k}`;
+  const ok = (status: number, bytes: number) => (status >= 200 && status < 300 ? bytes : -1);
+  try {
+    switch (s.kind) {
+      case 'put':
+        return await load(t.pid, s.conc, budget(t.name, s), SECONDS, async (i) => {
+          const r = await client.request('PUT', url(`${s.id}/${runId}-${i}`), { body: body.subarray(0, s.size) });
+          return ok(r.status, s.size);
+        });
+      case 'get':
+        return await load(t.pid, s.conc, budget(t.name, s), SECONDS, async (i) => {
+          const r = await client.request('GET', url(objectKey(s, i % s.objects)));
+          return ok(r.status, r.bytes === s.size ? r.bytes : -1);
+        });
+      case 'range': {
+        const span = 8 * MiB;
+        return await load(t.pid, s.conc, budget(t.name, s), SECONDS, async (i) => {
+          const at = (i * 7 % (s.size / span)) * span;
+          const r = await client.request('GET', url(objectKey(s, i % s.objects)), { headers: { range: `bytes=${at}-${at + span - 1}` } });
+          return ok(r.status, r.bytes === span ? r.bytes : -1);
+        });
+      }
+      case 'mixed':
+        return await load(t.pid, s.conc, budget(t.name, s), SECONDS, async (i) => {
+          if (i % 10 < 7) {
+            const r = await client.request('GET', url(objectKey(s, i % s.objects)));
+            return ok(r.status, r.bytes === s.size ? r.bytes : -1);
+          }
+          const r = await client.request('PUT', url(`${s.id}/${runId}-w${i}`), { body: body.subarray(0, s.size) });
+          return ok(r.status, s.size);
+        });
+      case 'list': {
+        let token: string | undefined;
+        return await load(t.pid, 1, budget(t.name, s), SECONDS, async () => {
+          const q = [...(token ? [`continuation-token=${rfc3986(token)}`] : []), 'list-type=2', 'max-keys=1000', 'prefix=list%2F'].join('&');
+          const r = await client.request('GET', `/${BUCKET}`, { query: q, keepBody: true });
+          if (r.status !== 200) return -1;
+          const m = /<NextContinuationToken>([^<]+)<\/NextContinuationToken>/.exec(r.body ?? '');
+          token = m ? m[1].replace(/&amp;/g, '&').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'") : undefined;
+          return r.bytes;
+        });
+      }
+    }
+  } finally {
+    client.close();
+  }
+}
+
+const STARTERS: Record<TargetName, (dir: string) => Promise<Target>> = {
+  kiln: (d) => startKiln(d, { durability: DURABILITY }), nginx: startNginx, 'node-file': startNodeFile, s3rver: startS3rver, moto: () => startMoto(),
+};
+
+function fmt(n: number, digits = 0): string {
+  if (!Number.isFinite(n)) return '—';
+  return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(path.join(arg('--dir', tmpdir()), 'kiln-bench-'));
+  chmodSync(dir, 0o755); // nginx's workers run as another user and must read the files
+  const notes: string[] = [];
+  const results = new Map<string, Map<TargetName, Result>>();
+  const body = randomBytes(64 * MiB);
+  const scenarios = SCENARIOS.filter((s) => WANT.includes(s.id));
+  const load0 = loadavg()[0];
+  const started = new Date();
+  let raw: ReturnType<typeof rawDrive> | undefined;
+  try {
+    raw = rawDrive(dir);
+    for (const name of TARGETS) {
+      if (name === 'nginx' && !nginxAvailable()) { notes.push('nginx: not installed (`apt-get install -y nginx-light`), skipped'); continue; }
+      if (name === 'moto' && !motoAvailable()) { notes.push('moto: python3 -m moto.server not available, skipped'); continue; }
+      process.stderr.write(`${name}: starting\n`);
+      let t: Target;
+      try { t = await STARTERS[name](dir); } catch (e) { notes.push(`${name}: did not start (${(e as Error).message}), skipped`); continue; }
+      const placed = new Set<string>();
+      try {
+        for (const s of scenarios) {
+          if (!serves(t, s)) continue;
+          if (s.kind === 'list') await prepareList(t, name === 'kiln' ? LIST_KEYS : PEER_LIST_KEYS);
+          else await prepare(t, s, body, placed);
+          const r = await run(t, s, body, `${Date.now()}`);
+          if (!results.has(s.id)) results.set(s.id, new Map());
+          results.get(s.id)!.set(name, r);
+          process.stderr.write(`${name} ${s.id}: ${fmt(r.ops / r.seconds)} ops/s, ${fmt(r.bytes / MiB / r.seconds)} MiB/s, p50 ${fmt(r.p50, 2)} ms, errors ${r.errors}\n`);
+        }
+      } finally {
+        await t.stop();
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const lines: string[] = [];
+  const cpu = cpus();
+  const meminfo = readFileSync('/proc/meminfo', 'utf8').split('\n')[0];
+  lines.push(`### HTTP benchmark — ${started.toISOString()}`, '',
+    `Machine: ${cpu.length} × ${cpu[0]?.model ?? '?'}, ${fmt(totalmem() / 2 ** 30)} GiB (${meminfo.replace(/\s+/g, ' ')}); node ${process.version}; ` +
+    `load average ${load0.toFixed(2)} before, ${loadavg()[0].toFixed(2)} after. Command: \`node dist/bench/http/run.js ${process.argv.slice(2).join(' ')}\`. ` +
+    `Kiln: 2+2 on 4 drive directories of one disk, bitrot on, durability ${DURABILITY}. ${SECONDS} s or the op budget per cell; client and servers share the machine.`, '');
+  if (raw) lines.push(`Drive (dd, same dir): ${fmt(raw.direct)} MiB/s direct, ${fmt(raw.fsync)} MiB/s buffered + fsync, ${fmt(raw.syncWrites)} 4 KiB writes/s with O_DSYNC.`, '');
+  lines.push('| scenario | target | ops/s | MiB/s | p50 ms | p90 ms | p99 ms | errors | server CPU s | client CPU s |', '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const s of scenarios) {
+    for (const [name, r] of results.get(s.id) ?? []) {
+      const first = s.kind === 'list' ? ` (first page ${fmt(r.first, 1)} ms)` : '';
+      lines.push(`| ${s.what}${first} | ${name} | ${fmt(r.ops / r.seconds)} | ${fmt(r.bytes / MiB / r.seconds, 1)} | ${fmt(r.p50, 2)} | ${fmt(r.p90, 2)} | ${fmt(r.p99, 2)} | ${r.errors} | ${fmt(r.serverCpu, 1)} | ${fmt(r.clientCpu, 1)} |`);
+    }
+  }
+  lines.push('', '| scenario | Kiln vs reference | ratio |', '|---|---|---:|');
+  for (const s of scenarios) {
+    const row = results.get(s.id);
+    const k = row?.get('kiln');
+    if (!k) continue;
+    const r = row?.get(s.ref);
+    if (r) lines.push(`| ${s.what} | kiln / ${s.ref} ops/s | ${fmt((k.ops / k.seconds) / (r.ops / r.seconds), 2)} |`);
+    if (s.id === 'put-4k' && raw) lines.push(`| ${s.what} | kiln ops/s / drive's O_DSYNC 4 KiB writes/s | ${fmt((k.ops / k.seconds) / raw.syncWrites, 2)} |`);
+  }
+  if (notes.length) lines.push('', ...notes.map((n) => `- ${n}`));
+  const md = lines.join('\n') + '\n';
+  process.stdout.write(md);
+  if (OUT) writeFileSync(OUT, md);
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });
