@@ -168,7 +168,8 @@ export async function startS3rver(dir: string): Promise<Target> {
   const data = path.join(dir, 's3rver');
   mkdirSync(data, { recursive: true });
   const bin = require.resolve('s3rver/bin/s3rver.js', { paths: [ROOT] });
-  const child = spawn(process.execPath, [bin, '-d', data, '-a', '127.0.0.1', '-p', String(port), '--silent', '--no-vhost-buckets'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  // s3rver's continuation tokens use a cipher OpenSSL 3 only has in its legacy provider.
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', bin, '-d', data, '-a', '127.0.0.1', '-p', String(port), '--silent', '--no-vhost-buckets'], { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitFor(port, child, 's3rver');
   await createBucket(port, creds);
   return { name: 's3rver', port, pid: child.pid!, creds, canPut: true, canList: true, place: s3Place(port, creds), stop: stopper(child) };
