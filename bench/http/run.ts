@@ -5,6 +5,7 @@
 //
 //   node dist/bench/http/run.js [--quick] [--seconds N] [--targets kiln,nginx,node-file,s3rver,moto]
 //                               [--scenarios put-4k,get-4k,...] [--list-keys N] [--durability strict|relaxed] [--out FILE]
+//                               [--kiln-cpus 0-3]   (taskset for the Kiln server: core scaling)
 import { mkdtempSync, rmSync, writeFileSync, readFileSync, chmodSync } from 'node:fs';
 import { tmpdir, cpus, totalmem, loadavg } from 'node:os';
 import * as path from 'node:path';
@@ -27,6 +28,7 @@ const PEER_LIST_KEYS = Math.min(LIST_KEYS, 10000);
 const TARGETS = arg('--targets', 'kiln,nginx,node-file,s3rver,moto').split(',') as TargetName[];
 const DURABILITY = arg('--durability', 'strict') as 'strict' | 'relaxed';
 const OUT = arg('--out', '');
+const KILN_CPUS = arg('--kiln-cpus', '');
 
 type Kind = 'put' | 'get' | 'range' | 'list' | 'mixed';
 interface Scenario { id: string; what: string; kind: Kind; size: number; conc: number; objects: number; ref: TargetName; maxOps: number }
@@ -137,7 +139,7 @@ async function run(t: Target, s: Scenario, body: Buffer, runId: string): Promise
 }
 
 const STARTERS: Record<TargetName, (dir: string) => Promise<Target>> = {
-  kiln: (d) => startKiln(d, { durability: DURABILITY }), nginx: startNginx, 'node-file': startNodeFile, s3rver: startS3rver, moto: () => startMoto(),
+  kiln: (d) => startKiln(d, { durability: DURABILITY, cpus: KILN_CPUS || undefined }), nginx: startNginx, 'node-file': startNodeFile, s3rver: startS3rver, moto: () => startMoto(),
 };
 
 function fmt(n: number, digits = 0): string {
@@ -188,7 +190,7 @@ async function main(): Promise<void> {
   lines.push(`### HTTP benchmark — ${started.toISOString()}`, '',
     `Machine: ${cpu.length} × ${cpu[0]?.model ?? '?'}, ${fmt(totalmem() / 2 ** 30)} GiB (${meminfo.replace(/\s+/g, ' ')}); node ${process.version}; ` +
     `load average ${load0.toFixed(2)} before, ${loadavg()[0].toFixed(2)} after. Command: \`node dist/bench/http/run.js ${process.argv.slice(2).join(' ')}\`. ` +
-    `Kiln: 2+2 on 4 drive directories of one disk, bitrot on, durability ${DURABILITY}. ${SECONDS} s or the op budget per cell; client and servers share the machine.`, '');
+    `Kiln: 2+2 on 4 drive directories of one disk, bitrot on, durability ${DURABILITY}${KILN_CPUS ? `, pinned to CPUs ${KILN_CPUS}` : ''}. ${SECONDS} s or the op budget per cell; client and servers share the machine.`, '');
   if (raw) lines.push(`Drive (dd, same dir): ${fmt(raw.direct)} MiB/s direct, ${fmt(raw.fsync)} MiB/s buffered + fsync, ${fmt(raw.syncWrites)} 4 KiB writes/s with O_DSYNC.`, '');
   lines.push('| scenario | target | ops/s | MiB/s | p50 ms | p90 ms | p99 ms | errors | server CPU s | client CPU s |', '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const s of scenarios) {

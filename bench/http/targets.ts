@@ -78,12 +78,15 @@ async function createBucket(port: number, creds: Credentials): Promise<void> {
   if (r.status !== 200) throw new Error(`create bucket: HTTP ${r.status}`);
 }
 
-export async function startKiln(dir: string, opts: { durability?: 'strict' | 'relaxed' } = {}): Promise<Target> {
+export async function startKiln(dir: string, opts: { durability?: 'strict' | 'relaxed'; cpus?: string } = {}): Promise<Target> {
   const port = await freePort();
   const creds = { accessKeyId: 'benchadmin', secretAccessKey: 'bench-secret-key', region: 'us-east-1' };
   const drives = [1, 2, 3, 4].map((i) => path.join(dir, 'kiln', `d${i}`));
-  const child = spawn(process.execPath, [path.join(ROOT, 'server', 'kiln.cjs'), 'server', '--address', `127.0.0.1:${port}`, '--drives', drives.join(','),
-    '--durability', opts.durability ?? 'strict', '--log-level', 'error'], {
+  const args = [path.join(ROOT, 'server', 'kiln.cjs'), 'server', '--address', `127.0.0.1:${port}`, '--drives', drives.join(','),
+    '--durability', opts.durability ?? 'strict', '--log-level', 'error'];
+  // --kiln-cpus pins the server (taskset execs node: the pid stays the server's) for core scaling.
+  const [cmd, argv] = opts.cpus ? ['taskset', ['-c', opts.cpus, process.execPath, ...args]] : [process.execPath, args];
+  const child = spawn(cmd, argv, {
     env: { ...process.env, KILN_ROOT_USER: creds.accessKeyId, KILN_ROOT_PASSWORD: creds.secretAccessKey }, stdio: ['ignore', 'ignore', 'inherit'],
   });
   await waitFor(port, child, 'kiln', '/health/ready');

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# On the device machine (no Node, no network): unpack .device (made by bench/device/bundle.sh and
+# carried with the run tool), then measure
+#   1. core scaling: 64 MiB GET/PUT and 4 KiB GET with the Kiln server pinned to 1, 4, 16 cores;
+#   2. the training-job test: bench/training/loader_bench.py, Kiln vs local files (needs torch).
+# Results go to $OUT (the run tool brings that folder back). Usage: bash bench/device/run.sh [cores...]
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-/tmp/kiln-device-out}
+mkdir -p "$OUT" .device/bin .device/kiln
+python3 - <<'PY'
+import lzma, os, shutil, tarfile
+if not os.path.exists('.device/bin/node'):
+    with lzma.open('.device/node.xz') as src, open('.device/bin/node', 'wb') as dst:
+        shutil.copyfileobj(src, dst)
+    os.chmod('.device/bin/node', 0o755)
+if not os.path.exists('.device/kiln/dist'):
+    with tarfile.open('.device/kiln.tar.xz') as t:
+        t.extractall('.device/kiln')
+PY
+export PATH="$PWD/.device/bin:$PATH"
+cd .device/kiln
+{ nproc; lscpu | grep -E 'Model name|Socket|Core|Thread'; free -g; df -h /tmp; node -v; nvidia-smi -L 2>/dev/null; } > "$OUT/machine.txt" 2>&1
+CORES=${*:-"0 0-3 0-15"}
+for c in $CORES; do
+  n=$(( $(echo "$c" | awk -F- '{print ($2==""?0:$2)}') + 1 ))
+  UV_THREADPOOL_SIZE=$(( n * 4 > 4 ? n * 4 : 4 )) timeout 300 node dist/bench/http/run.js --targets kiln,nginx --scenarios get-64m,put-64m,range-8m,get-4k \
+    --seconds 10 --kiln-cpus "$c" --out "$OUT/cores-$c.md" > "$OUT/cores-$c.log" 2>&1
+done
+# Training: shards written to local disk and to Kiln, then the same DataLoader over both.
+DATA=/tmp/kiln-train && rm -rf "$DATA" && mkdir -p "$DATA"
+KILN_ROOT_USER=kilnadmin KILN_ROOT_PASSWORD=kilnadmin-change-me UV_THREADPOOL_SIZE=64 \
+  node server/kiln.cjs server --address 127.0.0.1:9000 --drives "$DATA/d1,$DATA/d2,$DATA/d3,$DATA/d4" --log-level error > "$OUT/kiln-train.log" 2>&1 &
+KPID=$!
+sleep 3
+timeout 500 python3 bench/training/loader_bench.py --endpoint http://127.0.0.1:9000 --local-dir "$DATA/local" \
+  --shards 32 --upload --workers 8 --seconds 60 > "$OUT/training.json" 2> "$OUT/training.log"
+kill $KPID
+ls -la "$OUT"
