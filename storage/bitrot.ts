@@ -1,20 +1,11 @@
 // Every shard block on disk is framed as [CRC32C of the block, 4 bytes LE][block bytes].
-// A reader checks the frame before a byte of the block is used (invariant 3).
+// A reader checks the frame before a byte of the block is used (invariant 3); the frames are
+// read, checked and written by native.ts (readFrame, readBlock, writeFrame).
 import { crc32c } from './native';
 import { BITROT_HEADER } from './constants';
 
 export function crc(buf: Buffer, initial = 0): number {
   return crc32c(buf, initial);
-}
-
-export function frameHeader(block: Buffer): Buffer {
-  const h = Buffer.allocUnsafe(BITROT_HEADER);
-  h.writeUInt32LE(crc(block), 0);
-  return h;
-}
-
-export function frameOk(header: Buffer, block: Buffer): boolean {
-  return header.readUInt32LE(0) === crc(block);
 }
 
 /** Offset of block `index` inside a shard file whose full blocks have shard size `fullShard`. */

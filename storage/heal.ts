@@ -8,8 +8,9 @@ import { randomUUID } from 'node:crypto';
 import { ErasureSet } from './erasure-set';
 import { MetaIndex } from './meta-index';
 import { HealRecord, key, NS_HEAL, NS_OBJECT, NS_PART, NS_VERSION, decodeJson, encodeJson, ObjectRecord, PartRecord } from './records';
-import { frameHeader, frameOk, frameOffset } from './bitrot';
-import { BITROT_HEADER, HEAL_QUEUE_MAX } from './constants';
+import { frameOffset } from './bitrot';
+import { closeFile, readFrame, writeFrame } from './native';
+import { HEAL_QUEUE_MAX } from './constants';
 import { fsyncDir } from './drive';
 
 export interface HealStats { queued: number; healed: number; failed: number }
@@ -131,12 +132,11 @@ export class Healer {
       const shard = (i: number) => (i < ec.data ? dataBuf.subarray(i * S, (i + 1) * S) : parityBuf.subarray((i - ec.data) * S, (i - ec.data + 1) * S));
       const missing: number[] = [];
       await Promise.all(handles.map(async (h, i) => {
-        const head = Buffer.alloc(BITROT_HEADER);
         let ok = false;
         if (h) {
           try {
-            const { bytesRead } = await h.readv([head, shard(i)], frameOffset(b, full));
-            ok = bytesRead === BITROT_HEADER + S && frameOk(head, shard(i));
+            // Read and check in one thread-pool task (native.ts), as the read path does.
+            ok = await readFrame(h, frameOffset(b, full), shard(i));
           } catch { ok = false; }
         }
         if (!ok) { missing.push(i); bad.add(i); }
@@ -162,23 +162,23 @@ export class Healer {
         for (let b = 0; b < blocks; b++) {
           const blk = await readBlock(b);
           await er.reconstruct(blk.dataBuf, blk.parityBuf, blk.S, blk.missing);
-          await Promise.all(outs.map((o) => o.fh.writev([frameHeader(blk.shard(o.i)), blk.shard(o.i)], frameOffset(b, full))));
+          await Promise.all(outs.map((o) => writeFrame(o.fh, frameOffset(b, full), blk.shard(o.i))));
         }
         for (const o of outs) {
           if (this.set.durable) await o.fh.sync();
-          await o.fh.close();
+          await closeFile(o.fh);
           const dest = o.d.dataPath(dataDir);
           await fsp.mkdir(dest, { recursive: true });
           await fsp.rename(path.join(o.d.tmpPath(tmpId), 'shard'), path.join(dest, 'shard'));
           if (this.set.durable) await fsyncDir(dest);
         }
       } finally {
-        await Promise.all(outs.map(async (o) => { await o.fh.close().catch(() => undefined); await o.d.removeTmp(tmpId); }));
+        await Promise.all(outs.map(async (o) => { await closeFile(o.fh).catch(() => undefined); await o.d.removeTmp(tmpId); }));
       }
       this.log('healed part', { dataDir, slots: targets });
       return targets.map((i) => this.set.driveFor(ec, i).root);
     } finally {
-      await Promise.all(handles.map((h) => h?.close().catch(() => undefined)));
+      await Promise.all(handles.map((h) => (h ? closeFile(h).catch(() => undefined) : undefined)));
     }
   }
 }
