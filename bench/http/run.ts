@@ -147,9 +147,24 @@ function fmt(n: number, digits = 0): string {
   return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }
 
+// An interrupted run must not leave a server (nginx's workers, moto) behind.
+let running: Target | undefined;
+let workDir: string | undefined;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    const t = running;
+    running = undefined;
+    void (t ? t.stop() : Promise.resolve()).finally(() => {
+      if (workDir) rmSync(workDir, { recursive: true, force: true });
+      process.exit(130);
+    });
+  });
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(arg('--dir', tmpdir()), 'kiln-bench-'));
   chmodSync(dir, 0o755); // nginx's workers run as another user and must read the files
+  workDir = dir;
   const notes: string[] = [];
   const results = new Map<string, Map<TargetName, Result>>();
   const body = randomBytes(64 * MiB);
@@ -165,6 +180,7 @@ async function main(): Promise<void> {
       process.stderr.write(`${name}: starting\n`);
       let t: Target;
       try { t = await STARTERS[name](dir); } catch (e) { notes.push(`${name}: did not start (${(e as Error).message}), skipped`); continue; }
+      running = t;
       const placed = new Set<string>();
       try {
         for (const s of scenarios) {
@@ -178,6 +194,7 @@ async function main(): Promise<void> {
         }
       } finally {
         await t.stop();
+        running = undefined;
       }
     }
   } finally {
