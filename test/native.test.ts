@@ -30,6 +30,27 @@ t.test('crc32c equals fast-crc32c at every length class, with and without an ini
   }
 });
 
+t.test('the table path (CPUs without CRC instructions) gives the same CRCs', async (t) => {
+  // The addon picks hardware CRC at load; KILN_CRC_SOFTWARE=1 makes a child use the table code.
+  const lengths = [0, 1, 9, 6143, 6144, 6145, 65536 + 3, MiB + 13];
+  const script = `
+    const n = require(${JSON.stringify(path.join(__dirname, '..', 'storage', 'native'))});
+    const { createHash } = require('node:crypto');
+    const out = ${JSON.stringify(lengths)}.map((len) => {
+      const b = Buffer.alloc(len);
+      for (let i = 0, c = 0; i < len; i += 32, c++) createHash('sha256').update(String(c)).digest().copy(b, i);
+      return [n.crc32c(b), n.crc32c(b, 0xdeadbeef)];
+    });
+    process.stdout.write(JSON.stringify({ loaded: n.nativeLoaded, out }));`;
+  const child = JSON.parse(execFileSync(process.execPath, ['-e', script], { env: { ...process.env, KILN_CRC_SOFTWARE: '1' }, encoding: 'utf8' }));
+  if (!child.loaded) { t.pass('addon not built: nothing to compare'); return; }
+  lengths.forEach((len, k) => {
+    const b = Buffer.alloc(len);
+    for (let i = 0, c = 0; i < len; i += 32, c++) createHash('sha256').update(String(c)).digest().copy(b, i);
+    t.same(child.out[k], [js(b), js(b, 0xdeadbeef)], `length ${len}`);
+  });
+});
+
 t.test('crc32cCombine joins the CRCs of two pieces', async (t) => {
   for (const [a, b] of [[0, 5], [5, 0], [1000, 777], [MiB, MiB / 2], [3, 12289]]) {
     const x = bytes(a, 2);

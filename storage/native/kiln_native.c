@@ -1,7 +1,7 @@
 // Kiln's native helpers: the byte work of a shard block done on the libuv thread pool, so the
 // event loop only schedules it. readFrame = pread + CRC32C check (readBlock: the data shards of
 // one block in one task), writeFrame = CRC32C + pwrite,
-// crc32c = hardware CRC32C (three interleaved lanes on x86 with SSE4.2, a table elsewhere).
+// crc32c = CRC32C (crc32c.h: three interleaved hardware lanes on x86-64 and arm64, a table elsewhere).
 // Frame layout (storage/bitrot.ts): [CRC32C of block, 4 bytes little-endian][block bytes].
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -12,127 +12,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define POLY 0x82f63b78u /* CRC32C, reflected */
-
-// ---- CRC32C --------------------------------------------------------------------------------
-
-static uint32_t table[8][256];
-
-static void table_init(void) {
-  for (uint32_t n = 0; n < 256; n++) {
-    uint32_t c = n;
-    for (int k = 0; k < 8; k++) c = c & 1 ? (c >> 1) ^ POLY : c >> 1;
-    table[0][n] = c;
-  }
-  for (uint32_t n = 0; n < 256; n++)
-    for (int k = 1; k < 8; k++) table[k][n] = (table[k - 1][n] >> 8) ^ table[0][table[k - 1][n] & 0xff];
-}
-
-// Raw register update (no pre/post inversion), slicing by 8.
-static uint32_t crc_sw(uint32_t r, const uint8_t *p, size_t n) {
-  while (n >= 8) {
-    uint64_t v;
-    memcpy(&v, p, 8);
-    v ^= r;
-    r = table[7][v & 0xff] ^ table[6][(v >> 8) & 0xff] ^ table[5][(v >> 16) & 0xff] ^ table[4][(v >> 24) & 0xff] ^
-        table[3][(v >> 32) & 0xff] ^ table[2][(v >> 40) & 0xff] ^ table[1][(v >> 48) & 0xff] ^ table[0][v >> 56];
-    p += 8;
-    n -= 8;
-  }
-  while (n--) r = (r >> 8) ^ table[0][(r ^ *p++) & 0xff];
-  return r;
-}
-
-// Polynomial arithmetic modulo POLY in the reflected representation (x^0 is the top bit):
-// lets three independently computed lanes be joined into one CRC.
-static uint32_t mulmod(uint32_t a, uint32_t b) {
-  uint32_t p = 0;
-  for (uint32_t m = 1u << 31; m; m >>= 1) {
-    if (a & m) p ^= b;
-    b = b & 1 ? (b >> 1) ^ POLY : b >> 1;
-  }
-  return p;
-}
-
-/** x^(8n) mod POLY: the operator that appends n zero bytes to a CRC register. */
-static uint32_t xpow8n(uint64_t n) {
-  uint32_t result = 1u << 31, base = 1u << 23; /* x^0, x^8 */
-  while (n) {
-    if (n & 1) result = mulmod(result, base);
-    base = mulmod(base, base);
-    n >>= 1;
-  }
-  return result;
-}
-
-/** CRC of A‖B from crc(A), crc(B) and |B| (finished CRC values). */
-static uint32_t combine(uint32_t a, uint32_t b, uint64_t lenB) {
-  return mulmod(xpow8n(lenB), a) ^ b;
-}
-
-// Appending n zero bytes to a raw CRC register is multiplication by x^(8n) mod POLY, which is
-// linear: four 256-entry tables per fixed n apply it with four look-ups.
-typedef uint32_t shift_table[4][256];
-
-static void shift_init(shift_table t, uint64_t n) {
-  uint32_t op = xpow8n(n);
-  for (int k = 0; k < 4; k++)
-    for (uint32_t v = 0; v < 256; v++) t[k][v] = mulmod(op, v << (8 * k));
-}
-
-static inline uint32_t shift(const shift_table t, uint32_t r) {
-  return t[0][r & 0xff] ^ t[1][(r >> 8) & 0xff] ^ t[2][(r >> 16) & 0xff] ^ t[3][r >> 24];
-}
-
-#if defined(__x86_64__)
-#include <nmmintrin.h>
-static int have_hw = 0;
-
-// crc32 has a latency of 3 cycles and a throughput of 1 per cycle: three lanes of LANE bytes
-// run in one loop, then join with two fixed shifts. Short lanes keep a block's bytes in cache
-// when the CRC runs right after reading a piece (readFrame).
-#define LANE 2048
-static shift_table shift_lane, shift_2lane;
-
-__attribute__((target("sse4.2"))) static uint32_t crc_hw_raw(uint32_t r, const uint8_t *p, size_t n) {
-  uint64_t r0 = r;
-  while (n >= 3 * LANE) {
-    uint64_t r1 = 0, r2 = 0;
-    for (size_t i = 0; i < LANE; i += 8) {
-      uint64_t v0, v1, v2;
-      memcpy(&v0, p + i, 8);
-      memcpy(&v1, p + LANE + i, 8);
-      memcpy(&v2, p + 2 * LANE + i, 8);
-      r0 = _mm_crc32_u64(r0, v0);
-      r1 = _mm_crc32_u64(r1, v1);
-      r2 = _mm_crc32_u64(r2, v2);
-    }
-    r0 = shift(shift_2lane, (uint32_t)r0) ^ shift(shift_lane, (uint32_t)r1) ^ (uint32_t)r2;
-    p += 3 * LANE;
-    n -= 3 * LANE;
-  }
-  while (n >= 8) {
-    uint64_t v;
-    memcpy(&v, p, 8);
-    r0 = _mm_crc32_u64(r0, v);
-    p += 8;
-    n -= 8;
-  }
-  r = (uint32_t)r0;
-  while (n--) r = _mm_crc32_u8(r, *p++);
-  return r;
-}
-
-static uint32_t crc_hw(uint32_t crc, const uint8_t *p, size_t n) { return ~crc_hw_raw(~crc, p, n); }
-#endif
-
-/** Finished CRC32C of `p` continuing from the finished CRC `crc` (0 to start). */
-static uint32_t crc32c(uint32_t crc, const uint8_t *p, size_t n) {
-#if defined(__x86_64__)
-  if (have_hw) return crc_hw(crc, p, n);
-#endif
-  return ~crc_sw(~crc, p, n);
-}
+#include "crc32c.h"
 
 // ---- positional I/O, whole or nothing ------------------------------------------------------
 
@@ -368,18 +248,14 @@ static napi_value combine_sync(napi_env env, napi_callback_info info) {
   CHECK(napi_get_value_uint32(env, argv[0], &a));
   CHECK(napi_get_value_uint32(env, argv[1], &b));
   CHECK(napi_get_value_int64(env, argv[2], &len));
-  CHECK(napi_create_uint32(env, len > 0 ? combine(a, b, (uint64_t)len) : a, &out));
+  CHECK(napi_create_uint32(env, len > 0 ? crc32c_combine(a, b, (uint64_t)len) : a, &out));
   return out;
 }
 
 static napi_value init(napi_env env, napi_value exports) {
-  table_init();
-#if defined(__x86_64__)
-  __builtin_cpu_init();
-  have_hw = __builtin_cpu_supports("sse4.2");
-  shift_init(shift_lane, LANE);
-  shift_init(shift_2lane, 2 * LANE);
-#endif
+  // KILN_CRC_SOFTWARE=1 forces the table code, so tests cover it on machines with CRC instructions.
+  const char *sw = getenv("KILN_CRC_SOFTWARE");
+  crc32c_init(!(sw && sw[0] == '1'));
   napi_property_descriptor props[] = {
     { "readFrame", NULL, read_frame, NULL, NULL, NULL, napi_default, NULL },
     { "readBlock", NULL, read_block, NULL, NULL, NULL, napi_default, NULL },
