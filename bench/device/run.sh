@@ -4,6 +4,8 @@
 #   1. core scaling: 64 MiB GET/PUT and 4 KiB GET with the Kiln server pinned to 1, 4, 16 cores;
 #   2. the training-job test: bench/training/loader_bench.py, Kiln vs local files (needs torch).
 # Results go to $OUT (the run tool brings that folder back). Usage: bash bench/device/run.sh [cores...]
+# CELL_SECONDS (10) and TRAIN_ARGS (--shards 32 --workers 8 --seconds 60) shorten a rehearsal:
+#   OUT=/tmp/out CELL_SECONDS=2 TRAIN_ARGS="--shards 2 --shard-mib 16 --seconds 5 --device cpu" bash bench/device/run.sh 0 0-1
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/kiln-device-out}
@@ -25,7 +27,7 @@ CORES=${*:-"0 0-3 0-15"}
 for c in $CORES; do
   n=$(( $(echo "$c" | awk -F- '{print ($2==""?0:$2)}') + 1 ))
   UV_THREADPOOL_SIZE=$(( n * 4 > 4 ? n * 4 : 4 )) timeout 300 node dist/bench/http/run.js --targets kiln,nginx --scenarios get-64m,put-64m,range-8m,get-4k \
-    --seconds 10 --kiln-cpus "$c" --out "$OUT/cores-$c.md" > "$OUT/cores-$c.log" 2>&1
+    --seconds "${CELL_SECONDS:-10}" --kiln-cpus "$c" --out "$OUT/cores-$c.md" > "$OUT/cores-$c.log" 2>&1
 done
 # Training: shards written to local disk and to Kiln, then the same DataLoader over both.
 DATA=/tmp/kiln-train && rm -rf "$DATA" && mkdir -p "$DATA"
@@ -34,6 +36,6 @@ KILN_ROOT_USER=kilnadmin KILN_ROOT_PASSWORD=kilnadmin-change-me UV_THREADPOOL_SI
 KPID=$!
 sleep 3
 timeout 500 python3 bench/training/loader_bench.py --endpoint http://127.0.0.1:9000 --local-dir "$DATA/local" \
-  --shards 32 --upload --workers 8 --seconds 60 > "$OUT/training.json" 2> "$OUT/training.log"
+  --upload ${TRAIN_ARGS:---shards 32 --workers 8 --seconds 60} > "$OUT/training.json" 2> "$OUT/training.log"
 kill $KPID
 ls -la "$OUT"
