@@ -6,6 +6,7 @@
 //   node dist/bench/http/run.js [--quick] [--seconds N] [--targets kiln,nginx,node-file,s3rver,moto]
 //                               [--scenarios put-4k,get-4k,...] [--list-keys N] [--durability strict|relaxed] [--out FILE]
 //                               [--kiln-cpus 0-3]   (taskset for the Kiln server: core scaling) [--rounds N]
+//                               [--no-drive]        (skip the dd measurements of the drive)
 import { mkdtempSync, rmSync, writeFileSync, readFileSync, chmodSync } from 'node:fs';
 import { tmpdir, cpus, totalmem, loadavg } from 'node:os';
 import * as path from 'node:path';
@@ -172,7 +173,7 @@ async function main(): Promise<void> {
   const started = new Date();
   let raw: ReturnType<typeof rawDrive> | undefined;
   try {
-    raw = rawDrive(dir);
+    if (!process.argv.includes('--no-drive')) raw = rawDrive(dir);
     // Every target runs for the whole run and each scenario visits them one after the other,
     // ROUNDS times, best round kept: the cells compared in a ratio are minutes apart at most.
     for (const name of TARGETS) {
