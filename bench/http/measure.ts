@@ -53,9 +53,20 @@ export function treeCpu(root: number): number {
 
 /**
  * Run `op` from `concurrency` loops until `maxOps` operations or `seconds` have passed, whichever
- * first. `op` returns the bytes it moved, or throws / returns -1 for an error.
+ * first, after an unrecorded warm-up. `op` returns the bytes it moved, or throws / returns -1.
  */
-export async function load(serverPid: number, concurrency: number, maxOps: number, seconds: number, op: (i: number) => Promise<number>): Promise<Result> {
+export async function load(serverPid: number, concurrency: number, maxOps: number, seconds: number, op: (i: number) => Promise<number>,
+  warm: { seconds: number; maxOps: number; reset?: () => void } = { seconds: 0, maxOps: 0 }): Promise<Result> {
+  // Warm-up: the same operations, not recorded (JIT, caches, keep-alive connections), with
+  // indices far from the measured ones so keys written do not collide.
+  if (warm.seconds > 0) {
+    let w = 0;
+    const until = performance.now() + warm.seconds * 1000;
+    await Promise.all(Array.from({ length: concurrency }, async () => {
+      while (w < warm.maxOps && performance.now() < until) await op(1_000_000_000 + w++).catch(() => -1);
+    }));
+    warm.reset?.();
+  }
   const lat: number[] = [];
   let next = 0;
   let bytes = 0;

@@ -6,7 +6,7 @@
 //   node dist/bench/http/run.js [--quick] [--seconds N] [--targets kiln,nginx,node-file,s3rver,moto]
 //                               [--scenarios put-4k,get-4k,...] [--list-keys N] [--durability strict|relaxed] [--out FILE]
 //                               [--kiln-cpus 0-3]   (taskset for the Kiln server: core scaling) [--rounds N]
-//                               [--no-drive]        (skip the dd measurements of the drive)
+//                               [--no-drive]        (skip the dd measurements of the drive) [--warmup SECONDS]
 import { mkdtempSync, rmSync, writeFileSync, readFileSync, chmodSync } from 'node:fs';
 import { tmpdir, cpus, totalmem, loadavg } from 'node:os';
 import * as path from 'node:path';
@@ -31,6 +31,7 @@ const DURABILITY = arg('--durability', 'strict') as 'strict' | 'relaxed';
 const OUT = arg('--out', '');
 const KILN_CPUS = arg('--kiln-cpus', '');
 const ROUNDS = Number(arg('--rounds', QUICK ? '1' : '2'));
+const WARMUP = Number(arg('--warmup', QUICK ? '0.5' : '1'));
 
 type Kind = 'put' | 'get' | 'range' | 'list' | 'mixed';
 interface Scenario { id: string; what: string; kind: Kind; size: number; conc: number; objects: number; ref: TargetName; maxOps: number }
@@ -94,25 +95,26 @@ async function run(t: Target, s: Scenario, body: Buffer, runId: string): Promise
   const client = new LoadClient(t.port, s.conc, t.creds);
   const url = (k: string) => `/${BUCKET}/${k}`;
   const ok = (status: number, bytes: number) => (status >= 200 && status < 300 ? bytes : -1);
+  const warm = { seconds: WARMUP, maxOps: Math.max(1, Math.floor(budget(t.name, s) / 4)) };
   try {
     switch (s.kind) {
       case 'put':
         return await load(t.pid, s.conc, budget(t.name, s), SECONDS, async (i) => {
           const r = await client.request('PUT', url(`${s.id}/${runId}-${i}`), { body: body.subarray(0, s.size) });
           return ok(r.status, s.size);
-        });
+        }, warm);
       case 'get':
         return await load(t.pid, s.conc, budget(t.name, s), SECONDS, async (i) => {
           const r = await client.request('GET', url(objectKey(s, i % s.objects)));
           return ok(r.status, r.bytes === s.size ? r.bytes : -1);
-        });
+        }, warm);
       case 'range': {
         const span = 8 * MiB;
         return await load(t.pid, s.conc, budget(t.name, s), SECONDS, async (i) => {
           const at = (i * 7 % (s.size / span)) * span;
           const r = await client.request('GET', url(objectKey(s, i % s.objects)), { headers: { range: `bytes=${at}-${at + span - 1}` } });
           return ok(r.status, r.bytes === span ? r.bytes : -1);
-        });
+        }, warm);
       }
       case 'mixed':
         return await load(t.pid, s.conc, budget(t.name, s), SECONDS, async (i) => {
@@ -122,7 +124,7 @@ async function run(t: Target, s: Scenario, body: Buffer, runId: string): Promise
           }
           const r = await client.request('PUT', url(`${s.id}/${runId}-w${i}`), { body: body.subarray(0, s.size) });
           return ok(r.status, s.size);
-        });
+        }, warm);
       case 'list': {
         let token: string | undefined;
         return await load(t.pid, 1, budget(t.name, s), SECONDS, async () => {
@@ -132,12 +134,38 @@ async function run(t: Target, s: Scenario, body: Buffer, runId: string): Promise
           const m = /<NextContinuationToken>([^<]+)<\/NextContinuationToken>/.exec(r.body ?? '');
           token = m ? m[1].replace(/&amp;/g, '&').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'") : undefined;
           return r.bytes;
-        });
+        }, { ...warm, reset: () => { token = undefined; } });
       }
     }
   } finally {
     client.close();
   }
+}
+
+/** Issue 5's targets, checked on this run's figures (a target whose reference did not run is skipped). */
+function verdicts(results: Map<string, Map<TargetName, Result>>, raw: ReturnType<typeof rawDrive> | undefined): string[] {
+  const rate = (id: string, t: TargetName) => { const r = results.get(id)?.get(t); return r ? r.ops / r.seconds : undefined; };
+  const ratio = (id: string, ref: TargetName) => { const k = rate(id, 'kiln'), b = rate(id, ref); return k !== undefined && b ? k / b : undefined; };
+  const out = ['| target (issue 5) | this run | verdict |', '|---|---|---|'];
+  const row = (what: string, got: string | undefined, ok: boolean | undefined) => {
+    if (got !== undefined) out.push(`| ${what} | ${got} | ${ok ? 'met' : 'NOT met'} |`);
+  };
+  const pct = (x: number) => `${(x * 100).toFixed(0)} %`;
+  const r64 = ratio('get-64m', 'nginx');
+  row('64 MiB GET ≥ 60 % of nginx', r64 === undefined ? undefined : pct(r64), r64 !== undefined && r64 >= 0.6);
+  const r8 = ratio('range-8m', 'nginx');
+  row('8 MiB ranged GET ≥ 60 % of nginx', r8 === undefined ? undefined : pct(r8), r8 !== undefined && r8 >= 0.6);
+  const rp = ratio('put-64m', 'node-file');
+  row('64 MiB PUT ≥ 50 % of the Node write+fsync server', rp === undefined ? undefined : pct(rp), rp !== undefined && rp >= 0.5);
+  const g4 = results.get('get-4k')?.get('kiln');
+  const rg = ratio('get-4k', 'nginx');
+  if (g4 && rg !== undefined) row('4 KiB GET ≥ 50 % of nginx, p50 < 1 ms, p99 < 5 ms', `${pct(rg)}, p50 ${fmt(g4.p50, 2)} ms, p99 ${fmt(g4.p99, 2)} ms`, rg >= 0.5 && g4.p50 < 1 && g4.p99 < 5);
+  const p4 = rate('put-4k', 'kiln');
+  const rs = ratio('put-4k', 's3rver');
+  if (p4 !== undefined && rs !== undefined && raw) row('durable 4 KiB PUT ≥ 5x s3rver and above the drive\'s O_DSYNC rate', `${rs.toFixed(2)}x s3rver, ${(p4 / raw.syncWrites).toFixed(2)}x the drive`, DURABILITY === 'strict' && rs >= 5 && p4 > raw.syncWrites);
+  const l = results.get('list-1000')?.get('kiln');
+  if (l) row(`listing ≥ 100 pages/s, first page < 50 ms (1M keys; this run: ${LIST_KEYS})`, `${fmt(l.ops / l.seconds)} pages/s, first ${fmt(l.first, 1)} ms`, l.ops / l.seconds >= 100 && l.first < 50 && LIST_KEYS >= 1_000_000);
+  return out.length > 2 ? out : [];
 }
 
 const STARTERS: Record<TargetName, (dir: string) => Promise<Target>> = {
@@ -210,7 +238,7 @@ async function main(): Promise<void> {
   lines.push(`### HTTP benchmark — ${started.toISOString()}`, '',
     `Machine: ${cpu.length} × ${cpu[0]?.model ?? '?'}, ${fmt(totalmem() / 2 ** 30)} GiB (${meminfo.replace(/\s+/g, ' ')}); node ${process.version}; ` +
     `load average ${load0.toFixed(2)} before, ${loadavg()[0].toFixed(2)} after. Command: \`node dist/bench/http/run.js ${process.argv.slice(2).join(' ')}\`. ` +
-    `Kiln: 2+2 on 4 drive directories of one disk, bitrot on, durability ${DURABILITY}${KILN_CPUS ? `, pinned to CPUs ${KILN_CPUS}` : ''}. ${SECONDS} s or the op budget per cell, best of ${ROUNDS} round(s), targets interleaved per scenario; client and servers share the machine.`, '');
+    `Kiln: 2+2 on 4 drive directories of one disk, bitrot on, durability ${DURABILITY}${KILN_CPUS ? `, pinned to CPUs ${KILN_CPUS}` : ''}. ${SECONDS} s or the op budget per cell, best of ${ROUNDS} round(s) after ${WARMUP} s of unrecorded warm-up, targets interleaved per scenario; client and servers share the machine.`, '');
   if (raw) lines.push(`Drive (dd, same dir): ${fmt(raw.direct)} MiB/s direct, ${fmt(raw.fsync)} MiB/s buffered + fsync, ${fmt(raw.syncWrites)} 4 KiB writes/s with O_DSYNC.`, '');
   lines.push('| scenario | target | ops/s | MiB/s | p50 ms | p90 ms | p99 ms | errors | server CPU s | client CPU s |', '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const s of scenarios) {
@@ -228,6 +256,7 @@ async function main(): Promise<void> {
     if (r) lines.push(`| ${s.what} | kiln / ${s.ref} ops/s | ${fmt((k.ops / k.seconds) / (r.ops / r.seconds), 2)} |`);
     if (s.id === 'put-4k' && raw) lines.push(`| ${s.what} | kiln ops/s / drive's O_DSYNC 4 KiB writes/s | ${fmt((k.ops / k.seconds) / raw.syncWrites, 2)} |`);
   }
+  lines.push('', ...verdicts(results, raw));
   if (notes.length) lines.push('', ...notes.map((n) => `- ${n}`));
   const md = lines.join('\n') + '\n';
   process.stdout.write(md);
