@@ -32,7 +32,7 @@ export async function adminRequest(ctx: Ctx, credentials: Credentials, path: str
     if (!had) throw new S3Error('InvalidAccessKeyId');
     return { status: 200, json: { removed: id } };
   }
-  if (what === 'heal' && ctx.method === 'POST') return { status: 200, json: { queued: await ctx.store.healer.sweep() } };
+  if (what === 'heal' && ctx.method === 'POST') return { status: 200, json: { queued: await ctx.store.heal.sweep() } };
   throw new S3Error('NotImplemented', `admin: ${ctx.method} ${path}`);
 }
 
@@ -48,7 +48,7 @@ async function status(ctx: Ctx): Promise<unknown> {
     durable: s.set.durable,
     drives,
     indexReplicas: s.index.online,
-    heal: { pending: s.healer.length, ...s.healer.stats },
+    heal: await s.heal.status(),
     buckets: (await s.listBuckets()).length,
   };
 }

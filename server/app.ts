@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { ObjectStore, Multipart } from '../storage';
+import type { IndexClient } from '../storage/index-client';
 import type { ServerConfig } from './config';
 import type { Ctx, Reply } from './context';
 import { S3Error, S3_ERRORS, toS3Error } from './errors';
@@ -94,7 +95,33 @@ function send(res: ServerResponse, method: string, reply: Reply, onDone: (err?: 
   pipeline(body, res, (err) => onDone(err ?? undefined));
 }
 
-export async function createServer(config: ServerConfig, opts: { logger?: boolean } = {}): Promise<KilnServer> {
+/**
+ * Background work on the index: expiry of stale multipart uploads and lifecycle passes. Runs in
+ * the one process that owns the index (never in HTTP worker processes). Returns its stop.
+ */
+export function startBackground(store: ObjectStore, mp: Multipart, config: ServerConfig, log: { warn(o: object, m: string): void }): () => void {
+  const expiry = setInterval(() => {
+    void mp.expire(Date.now() - config.uploadExpiryMs).catch(() => undefined);
+  }, 3600_000);
+  expiry.unref();
+  // Lifecycle expiration: a pass every tenth of a "day" (at most hourly), one pass at a time.
+  let lifecycleRunning = false;
+  const lifecycleTimer = setInterval(() => {
+    if (lifecycleRunning) return;
+    lifecycleRunning = true;
+    runLifecycle(store, mp, config.lifecycleDayMs)
+      .catch((e) => log.warn({ error: (e as Error).message }, 'lifecycle pass failed'))
+      .finally(() => { lifecycleRunning = false; });
+  }, Math.max(1000, Math.min(3600_000, config.lifecycleDayMs / 10)));
+  lifecycleTimer.unref();
+  return () => { clearInterval(expiry); clearInterval(lifecycleTimer); };
+}
+
+/**
+ * The S3 server. `remote`: this is an HTTP worker process (`--workers N`), whose store reaches
+ * the index owner (the primary process) through that client.
+ */
+export async function createServer(config: ServerConfig, opts: { logger?: boolean; remote?: IndexClient } = {}): Promise<KilnServer> {
   const https = config.tlsCert && config.tlsKey ? { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) } : undefined;
   const app = Fastify({
     logger: opts.logger === false ? false : { level: config.logLevel },
@@ -116,14 +143,17 @@ export async function createServer(config: ServerConfig, opts: { logger?: boolea
     ...(https ? { https } : {}),
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
   } as any) as unknown as FastifyInstance;
-  const store = await ObjectStore.open({
+  const storeOpts = {
     drives: config.drives, parity: config.parity, durable: config.durable,
-    log: (msg, extra) => app.log.warn({ ...extra }, msg),
-  });
+    log: (msg: string, extra?: object) => app.log.warn({ ...extra }, msg),
+  };
+  const remote = opts.remote;
+  const store = remote ? await ObjectStore.connect(storeOpts, remote) : await ObjectStore.open(storeOpts);
   const mp = new Multipart(store, config.minPartSize);
   const credentials = new Credentials(store, config.rootUser, config.rootPassword);
   const sessions = sessionAuth(store);
-  const metrics = new Metrics(store);
+  const metrics = new Metrics(store, !remote);
+  if (remote) remote.hooks!.metrics = () => metrics.registry.getMetricsAsJSON();
 
   // Without a listener Node answers "100 Continue" before Kiln has looked at the request.
   app.server.on('checkContinue', (req, res) => app.server.emit('request', req, res));
@@ -155,7 +185,8 @@ export async function createServer(config: ServerConfig, opts: { logger?: boolea
           return send(res, raw.method, { status: ready ? 200 : 503, body: ready ? 'OK\n' : 'write quorum lost\n' }, () => undefined);
         }
         if (pathOnly === '/metrics') {
-          const text = await metrics.registry.metrics();
+          // A worker's counters are its own: the owner sums every process's (and adds drives, heal).
+          const text = remote ? await remote.call<string>('metrics') : await metrics.registry.metrics();
           return send(res, raw.method, { status: 200, headers: { 'content-type': metrics.registry.contentType }, body: text }, () => undefined);
         }
       }
@@ -264,26 +295,12 @@ export async function createServer(config: ServerConfig, opts: { logger?: boolea
       .header('content-type', 'application/xml').send(errorXml(code, message, request.url, String(request.id), served ? {} : { Method: request.method }));
   });
 
-  const expiry = setInterval(() => {
-    void mp.expire(Date.now() - config.uploadExpiryMs).catch(() => undefined);
-  }, 3600_000);
-  expiry.unref();
-  // Lifecycle expiration: a pass every tenth of a "day" (at most hourly), one pass at a time.
-  let lifecycleRunning = false;
-  const lifecycleTimer = setInterval(() => {
-    if (lifecycleRunning) return;
-    lifecycleRunning = true;
-    runLifecycle(store, mp, config.lifecycleDayMs)
-      .catch((e) => app.log.warn({ error: (e as Error).message }, 'lifecycle pass failed'))
-      .finally(() => { lifecycleRunning = false; });
-  }, Math.max(1000, Math.min(3600_000, config.lifecycleDayMs / 10)));
-  lifecycleTimer.unref();
+  const stopBackground = remote ? () => undefined : startBackground(store, mp, config, app.log);
 
   return {
     app, store, credentials, metrics,
     async close() {
-      clearInterval(expiry);
-      clearInterval(lifecycleTimer);
+      stopBackground();
       await app.close();
       await store.close();
     },

@@ -2,6 +2,8 @@
 import { parseArgs } from 'node:util';
 import { nativeLoaded } from '../storage/native';
 import { createServer } from './app';
+import { isWorker, startPrimary, startWorker } from './cluster';
+import type { ObjectStore } from '../storage';
 import { buildConfig, splitAddress, SETTINGS, DEFAULT_ROOT_USER, DEFAULT_ROOT_PASSWORD } from './config';
 import { adminCall } from './admin-client';
 
@@ -47,26 +49,46 @@ async function runServer(argv: string[]): Promise<void> {
   if (values.help) { process.stdout.write(serverHelp()); return; }
   const config = buildConfig(values as Record<string, string | undefined>);
   const { host, port } = splitAddress(config.address);
-  const kiln = await createServer(config);
-  await kiln.app.listen({ host, port });
+  if (config.workers > 1 && isWorker()) {
+    const kiln = await startWorker(config);
+    await kiln.app.listen({ host, port });
+    onStop(() => kiln.close(), (sig) => kiln.app.log.info({ signal: sig }, 'shutting down: finishing requests in flight'));
+    return;
+  }
+  let store: ObjectStore;
+  if (config.workers > 1) {
+    const primary = await startPrimary(config);
+    store = primary.store;
+    onStop(() => primary.close(), () => undefined);
+  } else {
+    const kiln = await createServer(config);
+    await kiln.app.listen({ host, port });
+    store = kiln.store;
+    onStop(() => kiln.close(), (sig) => kiln.app.log.info({ signal: sig }, 'shutting down: finishing requests in flight'));
+  }
   const scheme = config.tlsCert ? 'https' : 'http';
   const usingDefaults = !process.env.KILN_ROOT_USER && !process.env.KILN_ROOT_PASSWORD;
   process.stdout.write([
     '',
     `Kiln is serving S3 on ${scheme}://${host}:${port}`,
-    `  drives:      ${config.drives.join(', ')}  (${kiln.store.set.data} data + ${kiln.store.set.parity} parity, ${config.durable ? 'durable' : 'relaxed durability'})`,
+    `  drives:      ${config.drives.join(', ')}  (${store.set.data} data + ${store.set.parity} parity, ${config.durable ? 'durable' : 'relaxed durability'})`,
+    ...(config.workers > 1 ? [`  processes:   ${config.workers} HTTP workers + this one owning the index (pid ${process.pid})`] : []),
     `  access key:  ${config.rootUser}`,
     `  secret key:  ${config.rootPassword}${usingDefaults ? '   (default: set KILN_ROOT_USER / KILN_ROOT_PASSWORD)' : ''}`,
     `  try:         AWS_ACCESS_KEY_ID=${config.rootUser} AWS_SECRET_ACCESS_KEY=${config.rootPassword} aws --endpoint-url ${scheme}://${host}:${port} s3 ls`,
     ...(nativeLoaded ? [] : ['  warning:     the native addon (storage/native) is not built: CRC32C runs in JavaScript, slower. Run `npm run native`.']),
     '',
   ].join('\n'));
+}
+
+/** SIGTERM / SIGINT: finish what is in flight, then exit. */
+function onStop(close: () => Promise<void>, announce: (sig: string) => void): void {
   let stopping = false;
   const stop = async (sig: string) => {
     if (stopping) return;
     stopping = true;
-    kiln.app.log.info({ signal: sig }, 'shutting down: finishing requests in flight');
-    try { await kiln.close(); } finally { process.exit(0); }
+    announce(sig);
+    try { await close(); } finally { process.exit(0); }
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));

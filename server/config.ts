@@ -1,6 +1,8 @@
 // Server settings: one table of flags, their environment variables and defaults. The CLI's
 // --help and the README's configuration table are generated from / kept in step with it.
 
+import { availableParallelism } from 'node:os';
+
 export interface ServerConfig {
   address: string;
   drives: string[];
@@ -19,6 +21,8 @@ export interface ServerConfig {
   uploadExpiryMs: number;
   /** Length of a lifecycle "day"; shortened only for tests. */
   lifecycleDayMs: number;
+  /** HTTP worker processes; above 1, the primary process owns the index and serves them (docs/multicore.md). */
+  workers: number;
 }
 
 export interface Setting { flag: string; env: string; key: keyof ServerConfig; help: string; def?: string }
@@ -35,6 +39,7 @@ export const SETTINGS: Setting[] = [
   { flag: 'log-level', env: 'KILN_LOG_LEVEL', key: 'logLevel', help: 'fatal|error|warn|info|debug', def: 'info' },
   { flag: 'min-part-size', env: 'KILN_MIN_PART_SIZE', key: 'minPartSize', help: 'smallest multipart part except the last, bytes', def: String(5 * 1024 * 1024) },
   { flag: 'lifecycle-day-seconds', env: 'KILN_LIFECYCLE_DAY_SECONDS', key: 'lifecycleDayMs', help: 'length of a lifecycle "day" in seconds (tests shorten it)', def: '86400' },
+  { flag: 'workers', env: 'KILN_WORKERS', key: 'workers', help: 'HTTP worker processes: a number, or "auto" for one per core; above 1 the primary process owns the index (docs/multicore.md)', def: '1' },
   { flag: 'upload-expiry', env: 'KILN_UPLOAD_EXPIRY_HOURS', key: 'uploadExpiryMs', help: 'abort incomplete multipart uploads after this many hours', def: '168' },
 ];
 
@@ -64,7 +69,15 @@ export function buildConfig(flags: Record<string, string | undefined>, env: Node
     maxObjectSize: 5 * 1024 * 1024 * 1024,
     uploadExpiryMs: Number(val('upload-expiry')) * 3600 * 1000,
     lifecycleDayMs: Number(val('lifecycle-day-seconds')) * 1000,
+    workers: workerCount(val('workers')!),
   };
+}
+
+function workerCount(v: string): number {
+  if (v === 'auto') return availableParallelism();
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw new Error(`--workers must be a number from 1 to 256 or "auto", not ${v}`);
+  return n;
 }
 
 export function splitAddress(address: string): { host: string; port: number } {

@@ -13,8 +13,10 @@ export class Metrics {
   readonly bytesIn = new Counter({ name: 'kiln_bytes_received_total', help: 'payload bytes received', registers: [this.registry] });
   readonly bytesOut = new Counter({ name: 'kiln_bytes_sent_total', help: 'payload bytes sent', registers: [this.registry] });
 
-  constructor(store: ObjectStore) {
+  /** `storeGauges` false in an HTTP worker process: drives and heal are the index owner's to report. */
+  constructor(store: ObjectStore, storeGauges = true) {
     collectDefaultMetrics({ register: this.registry, prefix: 'kiln_' });
+    if (!storeGauges) return;
     new Gauge({
       name: 'kiln_drive_online', help: '1 when a drive is online, 0 when offline or faulty', labelNames: ['drive', 'state'], registers: [this.registry],
       collect() {

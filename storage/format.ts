@@ -46,7 +46,7 @@ export interface FormattedSet { deploymentId: string; layout: Layout; drives: Dr
  * Load or create the format of a drive set. Returns drives ordered by slot. Paths that cannot
  * be created or read come back offline; it is the caller's job to check quorum.
  */
-export async function loadFormat(paths: string[], wanted: Layout, durable: boolean): Promise<FormattedSet> {
+export async function loadFormat(paths: string[], wanted: Layout, durable: boolean, readOnly = false): Promise<FormattedSet> {
   const found = await Promise.all(paths.map(async (p) => {
     try {
       await fsp.mkdir(p, { recursive: true });
@@ -94,6 +94,8 @@ export async function loadFormat(paths: string[], wanted: Layout, durable: boole
     const d = new Drive(p, slot, durable);
     slots[slot] = d;
     if (offline.includes(p)) { d.state = 'offline'; d.lastError = 'format unreadable'; continue; }
+    // A worker process never formats: the owner did at start; a drive blank now is out until restart.
+    if (readOnly) { d.state = 'offline'; d.lastError = 'not formatted'; continue; }
     await writeFormat(p, {
       version: 1, deploymentId, driveId: randomUUID(), slot, drives: paths.length,
       data: layout.data, parity: layout.parity, blockSize: layout.blockSize,

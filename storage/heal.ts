@@ -6,7 +6,7 @@ import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { ErasureSet } from './erasure-set';
-import { MetaIndex } from './meta-index';
+import type { Index } from './meta-index';
 import { HealRecord, key, NS_HEAL, NS_OBJECT, NS_PART, NS_VERSION, decodeJson, encodeJson, ObjectRecord, PartRecord } from './records';
 import { frameOffset } from './bitrot';
 import { closeFile, readFrame, writeFrame } from './native';
@@ -15,7 +15,16 @@ import { fsyncDir } from './drive';
 
 export interface HealStats { queued: number; healed: number; failed: number }
 
-export class Healer {
+/** What the object store needs of the healer (a worker process reaches the owner's over its socket). */
+export interface HealQueue {
+  enqueue(rec: HealRecord): void;
+  /** Queue every part of the store; resolves with how many were queued. */
+  sweep(): Promise<number>;
+  status(): Promise<{ pending: number } & HealStats>;
+  stop(): Promise<void>;
+}
+
+export class Healer implements HealQueue {
   private queue = new Map<string, HealRecord>();
   private running = false;
   private stopped = false;
@@ -24,10 +33,12 @@ export class Healer {
   private readonly deferred = new Set<string>();
   readonly stats: HealStats = { queued: 0, healed: 0, failed: 0 };
 
-  constructor(private readonly set: ErasureSet, private readonly index: MetaIndex,
+  constructor(private readonly set: ErasureSet, private readonly index: Index,
     private readonly log: (msg: string, extra?: object) => void) {}
 
   get length(): number { return this.queue.size; }
+
+  async status(): Promise<{ pending: number } & HealStats> { return { pending: this.queue.size, ...this.stats }; }
 
   /** Load the persisted queue (after a restart). */
   async load(): Promise<void> {

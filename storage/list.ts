@@ -1,7 +1,7 @@
 // Listing is a range scan over the ordered index. With a delimiter, a common prefix is
 // reported once and the scan seeks past every key under it, so a prefix holding a million
 // keys costs one seek, not a million reads.
-import { MetaIndex } from './meta-index';
+import type { Index } from './meta-index';
 import { keyPrefix, NS_OBJECT, prefixEnd, decodeJson, ObjectRecord } from './records';
 
 export interface ListOptions {
@@ -23,7 +23,7 @@ export interface ListResult {
 /** Hard bound on index entries examined per list call, so one request cannot scan unboundedly. */
 const MAX_SCAN = 100000;
 
-export async function listObjects(index: MetaIndex, bucket: string, opts: ListOptions): Promise<ListResult> {
+export async function listObjects(index: Index, bucket: string, opts: ListOptions): Promise<ListResult> {
   const prefix = opts.prefix ?? '';
   const delim = opts.delimiter ?? '';
   const base = keyPrefix(NS_OBJECT, bucket);

@@ -26,6 +26,8 @@ export class KeyLock {
 export class ReadPins {
   private next = 1;
   private active = new Map<string, Set<number>>();
+  /** Token → start (monotonic ns), in token order: the first entry is the oldest read in flight. */
+  private starts = new Map<number, bigint>();
   private waiters = new Map<number, { remaining: Set<number>; key: string; fn: () => void }>();
   private nextWaiter = 1;
 
@@ -34,10 +36,12 @@ export class ReadPins {
     let set = this.active.get(key);
     if (!set) this.active.set(key, (set = new Set()));
     set.add(token);
+    this.starts.set(token, process.hrtime.bigint());
     let done = false;
     return () => {
       if (done) return;
       done = true;
+      this.starts.delete(token);
       set!.delete(token);
       if (set!.size === 0 && this.active.get(key) === set) this.active.delete(key);
       for (const [id, w] of this.waiters) {
@@ -55,4 +59,10 @@ export class ReadPins {
   }
 
   get pending(): number { return this.waiters.size; }
+
+  /** When the oldest read still in flight started (process.hrtime.bigint), if any. */
+  oldest(): bigint | undefined {
+    for (const t of this.starts.values()) return t;
+    return undefined;
+  }
 }

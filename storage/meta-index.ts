@@ -35,7 +35,40 @@ interface Pending {
 
 export interface IterateOptions { gt?: Buffer; gte?: Buffer; lt?: Buffer; lte?: Buffer; reverse?: boolean; limit?: number; highWaterMarkBytes?: number }
 
-export class MetaIndex {
+/** A forward or reverse cursor over the index (list.ts drives it page by page). */
+export interface IndexIterator {
+  nextv(n: number): Promise<[Buffer, Buffer][]>;
+  seek(target: Buffer): void;
+  close(): Promise<void>;
+}
+
+/**
+ * What the object store needs of an index: MetaIndex in the process that owns the LevelDB
+ * replicas, IndexClient (index-client.ts) in an HTTP worker process that reaches it over a socket.
+ */
+export interface Index {
+  readonly online: number;
+  get(key: Buffer): Promise<Buffer | undefined>;
+  iterator(opts: IterateOptions): IndexIterator;
+  entries(opts: IterateOptions): AsyncGenerator<[Buffer, Buffer]>;
+  batch(ops: IndexOp[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Every entry of an iterator, fetched a page at a time; the iterator is closed at the end. */
+export async function* entriesOf(it: IndexIterator): AsyncGenerator<[Buffer, Buffer]> {
+  try {
+    for (;;) {
+      const page = await it.nextv(256);
+      if (page.length === 0) return;
+      for (const kv of page) yield kv;
+    }
+  } finally {
+    await it.close();
+  }
+}
+
+export class MetaIndex implements Index {
   private seq = 0n;
   private dropped: Promise<void>[] = [];
 
@@ -102,24 +135,13 @@ export class MetaIndex {
     return this.primary.db.getMany(keys);
   }
 
-  iterator(opts: IterateOptions) {
+  iterator(opts: IterateOptions): IndexIterator {
     // LevelDB's default read-ahead (16 KiB) ends a nextv(1000) after ~30 records: one thread-pool
     // round trip per 30 keys made a listing page cost ~14 ms. 1 MiB fits a page of records.
-    return this.primary.db.iterator({ highWaterMarkBytes: 1024 * 1024, ...opts, ...ENC });
+    return this.primary.db.iterator({ highWaterMarkBytes: 1024 * 1024, ...opts, ...ENC }) as unknown as IndexIterator;
   }
 
-  async *entries(opts: IterateOptions): AsyncGenerator<[Buffer, Buffer]> {
-    const it = this.iterator(opts);
-    try {
-      for (;;) {
-        const page = await it.nextv(256);
-        if (page.length === 0) return;
-        for (const kv of page) yield kv as [Buffer, Buffer];
-      }
-    } finally {
-      await it.close();
-    }
-  }
+  entries(opts: IterateOptions): AsyncGenerator<[Buffer, Buffer]> { return entriesOf(this.iterator(opts)); }
 
   /** The replica reads use: the most advanced one, which has every acknowledged batch. */
   private get primary(): Replica {

@@ -8,8 +8,9 @@ import * as path from 'node:path';
 import { loadFormat } from './format';
 import { Drive } from './drive';
 import { ErasureSet } from './erasure-set';
-import { MetaIndex, IndexOp } from './meta-index';
-import { Healer } from './heal';
+import { MetaIndex, Index, IndexOp } from './meta-index';
+import { Healer, HealQueue } from './heal';
+import type { IndexClient } from './index-client';
 import { KeyLock, ReadPins } from './locks';
 import { listObjects, ListOptions, ListResult } from './list';
 import { VersionClock, findVersion, versionKey, versionsOf, vseqOf, listVersions, VersionListOptions, VersionListResult } from './versioning';
@@ -71,16 +72,49 @@ export interface GetResult {
 
 export type Body = AsyncIterable<Buffer> | Readable;
 
+/** Key locks: in-process (KeyLock), or granted by the index owner to a worker process. */
+export interface Locks { run<T>(key: string, fn: () => Promise<T>): Promise<T> }
+
+/**
+ * Other processes sharing these drives (`kiln server --workers N`, index-owner.ts): where
+ * replaced data goes to be freed once no process reads it, and who hears of bucket changes.
+ */
+export interface Peers { free(dirs: string[]): void; bucketChanged(name: string): Promise<void> }
+
 export class ObjectStore {
   readonly pins = new ReadPins();
-  readonly locks = new KeyLock();
+  private peers?: Peers;
   private readonly clock = new VersionClock();
   private closed = false;
   private removing = 0;
   private startupSweep: Promise<void> = Promise.resolve();
 
-  private constructor(readonly set: ErasureSet, readonly index: MetaIndex, readonly healer: Healer,
-    readonly deploymentId: string, readonly inlineThreshold: number, private readonly log: (m: string, e?: object) => void) {}
+  private constructor(readonly set: ErasureSet, readonly index: Index, readonly heal: HealQueue,
+    readonly deploymentId: string, readonly inlineThreshold: number, private readonly log: (m: string, e?: object) => void,
+    readonly locks: Locks = new KeyLock()) {}
+
+  /**
+   * The store of an HTTP worker process: shard files are read and written here, directly on the
+   * drives; the index, key locks, heal queue and frees go through the owner's socket.
+   */
+  static async connect(opts: StoreOptions, client: IndexClient): Promise<ObjectStore> {
+    const durable = opts.durable ?? true;
+    const n = opts.drives.length;
+    const fmt = await loadFormat(opts.drives.map((d) => path.resolve(d)), { data: n - (opts.parity ?? defaultParity(n)), parity: opts.parity ?? defaultParity(n), blockSize: opts.blockSize ?? DEFAULT_BLOCK_SIZE }, durable, true);
+    const set = new ErasureSet(fmt.drives, fmt.layout.data, fmt.layout.parity, fmt.layout.blockSize, durable);
+    const store = new ObjectStore(set, client, client.healer, fmt.deploymentId, opts.inlineThreshold ?? DEFAULT_INLINE_THRESHOLD, opts.log ?? (() => undefined), client.locks);
+    store.setPeers({ free: (dirs) => client.free(dirs), bucketChanged: (name) => client.bucketChanged(name) });
+    client.hooks = { invalidateBucket: (name) => store.forgetBucket(name), oldestRead: () => store.pins.oldest(), metrics: async () => null };
+    return store;
+  }
+
+  setPeers(p: Peers): void { this.peers = p; }
+
+  /** The healer itself: only in the process that owns the index (a worker queues via `heal`). */
+  get healer(): Healer {
+    if (!(this.heal instanceof Healer)) throw new Error('the healer runs in the index owner process');
+    return this.heal;
+  }
 
   static async open(opts: StoreOptions): Promise<ObjectStore> {
     const n = opts.drives.length;
@@ -116,7 +150,7 @@ export class ObjectStore {
     this.closed = true;
     // Background work still touching the drives or the index finishes first: the heal in
     // progress, the start-up orphan sweep, removals of replaced data.
-    await this.healer.stop();
+    await this.heal.stop();
     await this.startupSweep;
     while (this.removing > 0) await new Promise((r) => setTimeout(r, 5));
     await this.index.close();
@@ -134,7 +168,7 @@ export class ObjectStore {
       if (await this.index.get(key(NS_BUCKET, name))) throw new StorageError('BucketAlreadyExists');
       const rec: BucketRecord = { config: {}, ...extra, name, created: Date.now() };
       await this.index.batch([{ type: 'put', key: key(NS_BUCKET, name), value: encodeJson(rec) }]);
-      this.bucketChanged(name);
+      await this.bucketChanged(name);
       return rec;
     });
   }
@@ -155,7 +189,13 @@ export class ObjectStore {
     return rec;
   }
 
-  private bucketChanged(name: string): void {
+  private async bucketChanged(name: string): Promise<void> {
+    this.forgetBucket(name);
+    await this.peers?.bucketChanged(name);
+  }
+
+  /** Drop a cached bucket record (another process changed it). */
+  forgetBucket(name: string): void {
     this.bucketGen++;
     this.buckets.delete(name);
   }
@@ -173,7 +213,7 @@ export class ObjectStore {
       try {
         await this.index.batch([{ type: 'put', key: key(NS_BUCKET, name), value: encodeJson(next) }]);
       } finally {
-        this.bucketChanged(name);
+        await this.bucketChanged(name);
       }
       return next;
     });
@@ -189,7 +229,7 @@ export class ObjectStore {
       try {
         await this.index.batch([{ type: 'del', key: key(NS_BUCKET, name) }]);
       } finally {
-        this.bucketChanged(name);
+        await this.bucketChanged(name);
       }
     });
   }
@@ -272,7 +312,7 @@ export class ObjectStore {
         await this.removeData(w.dataDir);
         throw e;
       }
-      if (w.failedSlots.length > 0) this.healer.enqueue({ dataDir: w.dataDir, size: w.size, ec, queued: Date.now() });
+      if (w.failedSlots.length > 0) this.heal.enqueue({ dataDir: w.dataDir, size: w.size, ec, queued: Date.now() });
     }
     return result;
   }
@@ -315,7 +355,7 @@ export class ObjectStore {
       if (prev) this.dropVersionData(prev, ops, garbage);
       return;
     }
-    rec.vseq = this.clock.next();
+    rec.vseq = this.clock.next(prev?.vseq);
     rec.versionId = mode === 'Enabled' ? this.clock.newId(rec.vseq) : 'null';
     rec.versioned = true;
     ops.push({ type: 'put', key: versionKey(rec.bucket, rec.key, rec.vseq), value: encodeJson(rec) });
@@ -348,7 +388,11 @@ export class ObjectStore {
   }
 
   private freeLater(lockKey: string, garbage: string[]): void {
-    if (garbage.length) this.pins.afterReaders(lockKey, () => { for (const d of garbage) void this.removeLater(d); });
+    if (garbage.length === 0) return;
+    this.pins.afterReaders(lockKey, () => {
+      if (this.peers) this.peers.free(garbage);
+      else for (const d of garbage) void this.removeLater(d);
+    });
   }
 
   /** Apply a metadata-only change (tags, retention, ...) to one version under the key lock. */
@@ -372,6 +416,20 @@ export class ObjectStore {
    */
   async getObject(bucket: string, objectKey: string,
     rangeOf?: { start: number; end: number } | ((r: ObjectRecord) => { start: number; end: number } | undefined), versionId?: string): Promise<GetResult> {
+    // An inline object's bytes sit at their own index key, read after the record: an overwrite
+    // committed in between (another process, or a batch landing mid-request) deletes them. The
+    // record read again names the new bytes; a few tries, then the error stands.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.getOnce(bucket, objectKey, rangeOf, versionId);
+      } catch (e) {
+        if (!(e instanceof InlineVanished) || attempt >= 3) throw e instanceof InlineVanished ? e.cause : e;
+      }
+    }
+  }
+
+  private async getOnce(bucket: string, objectKey: string,
+    rangeOf?: { start: number; end: number } | ((r: ObjectRecord) => { start: number; end: number } | undefined), versionId?: string): Promise<GetResult> {
     const lockKey = `${bucket}\0${objectKey}`;
     const release = this.pins.acquire(lockKey);
     try {
@@ -384,7 +442,7 @@ export class ObjectStore {
       const only = record.parts.length === 1 ? record.parts[0] : undefined;
       if (only?.inline) {
         // A small object is one index read: hand over the bytes, no stream machinery per GET.
-        const bytes = (await this.readInline(only)).subarray(start, end);
+        const bytes = (await this.readInline(only, true)).subarray(start, end);
         release();
         return { record, start, end, bytes, get stream() { return Readable.from([bytes]); } };
       }
@@ -407,7 +465,7 @@ export class ObjectStore {
           if (p.inline) yield (await this.readInline(p)).subarray(pStart, pEnd);
           else {
             yield* readShards(this.set, { dataDir: p.dataDir, size: p.size, ec: rec.ec }, pStart, pEnd, () =>
-              this.healer.enqueue({ dataDir: p.dataDir, size: p.size, ec: rec.ec, queued: Date.now() }));
+              this.heal.enqueue({ dataDir: p.dataDir, size: p.size, ec: rec.ec, queued: Date.now() }));
           }
         }
         base += p.size;
@@ -419,10 +477,11 @@ export class ObjectStore {
   }
 
   /** Inline bytes are replicated in every index replica; a copy whose CRC fails is an error here (the replica resync at start repairs it). */
-  private async readInline(p: PartRecord): Promise<Buffer> {
+  private async readInline(p: PartRecord, retryable = false): Promise<Buffer> {
     const v = await this.index.get(key(NS_INLINE, p.dataDir));
     if (v && crc(v) === p.crc32c) return v;
-    throw new StorageError('FileCorrupt', `inline data ${p.dataDir} missing or corrupt`);
+    const err = new StorageError('FileCorrupt', `inline data ${p.dataDir} missing or corrupt`);
+    throw retryable && !v ? new InlineVanished(err) : err;
   }
 
   /**
@@ -561,6 +620,9 @@ export class ObjectStore {
     await Promise.all(this.set.drives.map((d) => (d.online ? d.remove(dataDir).catch(() => undefined) : undefined)));
   }
 
+  /** Remove a data dir no reader in any process can still see (index-owner.ts decides when). */
+  removeSoon(dataDir: string): void { void this.removeLater(dataDir); }
+
   /** A deferred removal (after readers): counted until its files are gone, so pendingRemovals is exact. */
   private async removeLater(dataDir: string): Promise<void> {
     this.removing++;
@@ -614,6 +676,11 @@ export class ObjectStore {
  * mistaken for an orphan. Orphans younger than this are collected at the next start.
  */
 const ORPHAN_GRACE_MS = 5000;
+
+/** The inline bytes a record named are gone: the record was replaced meanwhile. */
+class InlineVanished extends Error {
+  constructor(override readonly cause: StorageError) { super(cause.message); }
+}
 
 export interface DeleteResult { deleted?: ObjectRecord; deleteMarker?: boolean; versionId?: string }
 

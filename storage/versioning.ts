@@ -4,7 +4,7 @@
 // An object written before versioning was enabled has only its NS_OBJECT record and is the
 // "null" version; it gets a version record the first time a newer version supersedes it.
 import { randomBytes } from 'node:crypto';
-import { MetaIndex } from './meta-index';
+import type { Index } from './meta-index';
 import { ObjectRecord, key, keyPrefix, prefixEnd, decodeJson, NS_OBJECT, NS_VERSION } from './records';
 
 const CLOCK_SPAN = 9_000_000_000_000_000; // > any µs timestamp for the next few centuries
@@ -12,8 +12,9 @@ const CLOCK_SPAN = 9_000_000_000_000_000; // > any µs timestamp for the next fe
 /** Monotonic microsecond clock: two versions of a key never share a sort position. */
 export class VersionClock {
   private last = 0;
-  next(): number {
-    this.last = Math.max(Date.now() * 1000, this.last + 1);
+  /** `after`: the version being superseded, whose clock may come from another worker process. */
+  next(after = 0): number {
+    this.last = Math.max(Date.now() * 1000, this.last + 1, after + 1);
     return this.last;
   }
   /** A new version id that carries its clock value, so a lookup by id is one index get. */
@@ -37,7 +38,7 @@ export function versionsPrefix(bucket: string, objectKey: string): Buffer {
 }
 
 /** All version records of a key, newest first (bounded by what the key holds). */
-export async function versionsOf(index: MetaIndex, bucket: string, objectKey: string): Promise<ObjectRecord[]> {
+export async function versionsOf(index: Index, bucket: string, objectKey: string): Promise<ObjectRecord[]> {
   const p = versionsPrefix(bucket, objectKey);
   const out: ObjectRecord[] = [];
   for await (const [, v] of index.entries({ gte: p, lt: prefixEnd(p) })) out.push(decodeJson<ObjectRecord>(v));
@@ -45,7 +46,7 @@ export async function versionsOf(index: MetaIndex, bucket: string, objectKey: st
 }
 
 /** Find one version by id ('null' included), looking at the current record first. */
-export async function findVersion(index: MetaIndex, current: ObjectRecord | undefined, versionId: string): Promise<ObjectRecord | undefined> {
+export async function findVersion(index: Index, current: ObjectRecord | undefined, versionId: string): Promise<ObjectRecord | undefined> {
   if (current && current.versionId === versionId) return current;
   if (!current) return undefined;
   if (versionId === 'null') return (await versionsOf(index, current.bucket, current.key)).find((r) => r.versionId === 'null');
@@ -67,7 +68,7 @@ export interface VersionListResult {
 }
 
 /** ListObjectVersions: keys in order, each key's versions newest first, markers S3-style. */
-export async function listVersions(index: MetaIndex, bucket: string, opts: VersionListOptions): Promise<VersionListResult> {
+export async function listVersions(index: Index, bucket: string, opts: VersionListOptions): Promise<VersionListResult> {
   const prefix = opts.prefix ?? '';
   const delim = opts.delimiter ?? '';
   const base = keyPrefix(NS_OBJECT, bucket);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # On the device machine (no Node, no network): unpack .device (made by bench/device/bundle.sh and
 # carried with the run tool), then measure
-#   1. core scaling: 64 MiB GET/PUT and 4 KiB GET with the Kiln server pinned to 1, 4, 16 cores;
+#   1. core scaling: 64 MiB GET/PUT, 8 MiB ranges, 4 KiB GET/PUT with the Kiln server pinned to 1, 4, 16
+#      cores, as one process and as one HTTP worker per core (--workers N);
 #   2. the training-job test: bench/training/loader_bench.py, Kiln vs local files (needs torch).
 # Results go to $OUT (the run tool brings that folder back). Usage: bash bench/device/run.sh [cores...]
 # CELL_SECONDS (10) and TRAIN_ARGS (--shards 32 --workers 8 --seconds 60) shorten a rehearsal:
@@ -26,8 +27,12 @@ cd .device/kiln
 CORES=${*:-"0 0-3 0-15"}
 for c in $CORES; do
   n=$(( $(echo "$c" | awk -F- '{print ($2==""?0:$2)}') + 1 ))
-  UV_THREADPOOL_SIZE=$(( n * 4 > 4 ? n * 4 : 4 )) timeout 300 node dist/bench/http/run.js --targets kiln,nginx --scenarios get-64m,put-64m,range-8m,get-4k \
-    --seconds "${CELL_SECONDS:-10}" --kiln-cpus "$c" --out "$OUT/cores-$c.md" > "$OUT/cores-$c.log" 2>&1
+  # One process (its thread pool sized to the cores), then one HTTP worker per core (--workers n).
+  for w in $( [ "$n" -gt 1 ] && echo "1 $n" || echo 1 ); do
+    pool=$(( w > 1 ? 8 : (n * 4 > 4 ? n * 4 : 4) ))
+    UV_THREADPOOL_SIZE=$pool timeout 300 node dist/bench/http/run.js --targets kiln,nginx --scenarios get-64m,put-64m,range-8m,get-4k,put-4k \
+      --seconds "${CELL_SECONDS:-10}" --kiln-cpus "$c" --kiln-workers "$w" --out "$OUT/cores-$c-w$w.md" > "$OUT/cores-$c-w$w.log" 2>&1
+  done
 done
 # Training: shards written to local disk and to Kiln, then the same DataLoader over both.
 DATA=/tmp/kiln-train && rm -rf "$DATA" && mkdir -p "$DATA"

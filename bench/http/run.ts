@@ -6,6 +6,7 @@
 //   node dist/bench/http/run.js [--quick] [--seconds N] [--targets kiln,nginx,node-file,s3rver,moto]
 //                               [--scenarios put-4k,get-4k,...] [--list-keys N] [--durability strict|relaxed] [--out FILE]
 //                               [--kiln-cpus 0-3]   (taskset for the Kiln server: core scaling) [--rounds N]
+//                               [--kiln-workers N]  (kiln server --workers N: HTTP worker processes)
 //                               [--no-drive]        (skip the dd measurements of the drive) [--warmup SECONDS]
 import { mkdtempSync, rmSync, writeFileSync, readFileSync, chmodSync } from 'node:fs';
 import { tmpdir, cpus, totalmem, loadavg } from 'node:os';
@@ -30,6 +31,7 @@ const TARGETS = arg('--targets', 'kiln,nginx,node-file,s3rver,moto').split(',') 
 const DURABILITY = arg('--durability', 'strict') as 'strict' | 'relaxed';
 const OUT = arg('--out', '');
 const KILN_CPUS = arg('--kiln-cpus', '');
+const KILN_WORKERS = arg('--kiln-workers', '1');
 const ROUNDS = Number(arg('--rounds', QUICK ? '1' : '2'));
 const WARMUP = Number(arg('--warmup', QUICK ? '0.5' : '1'));
 
@@ -169,7 +171,7 @@ function verdicts(results: Map<string, Map<TargetName, Result>>, raw: ReturnType
 }
 
 const STARTERS: Record<TargetName, (dir: string) => Promise<Target>> = {
-  kiln: (d) => startKiln(d, { durability: DURABILITY, cpus: KILN_CPUS || undefined }), nginx: startNginx, 'node-file': startNodeFile, s3rver: startS3rver, moto: () => startMoto(),
+  kiln: (d) => startKiln(d, { durability: DURABILITY, cpus: KILN_CPUS || undefined, workers: KILN_WORKERS }), nginx: startNginx, 'node-file': startNodeFile, s3rver: startS3rver, moto: () => startMoto(),
 };
 
 function fmt(n: number, digits = 0): string {
@@ -238,7 +240,7 @@ async function main(): Promise<void> {
   lines.push(`### HTTP benchmark — ${started.toISOString()}`, '',
     `Machine: ${cpu.length} × ${cpu[0]?.model ?? '?'}, ${fmt(totalmem() / 2 ** 30)} GiB (${meminfo.replace(/\s+/g, ' ')}); node ${process.version}; ` +
     `load average ${load0.toFixed(2)} before, ${loadavg()[0].toFixed(2)} after. Command: \`node dist/bench/http/run.js ${process.argv.slice(2).join(' ')}\`. ` +
-    `Kiln: 2+2 on 4 drive directories of one disk, bitrot on, durability ${DURABILITY}${KILN_CPUS ? `, pinned to CPUs ${KILN_CPUS}` : ''}. ${SECONDS} s or the op budget per cell, best of ${ROUNDS} round(s) after ${WARMUP} s of unrecorded warm-up, targets interleaved per scenario; client and servers share the machine.`, '');
+    `Kiln: 2+2 on 4 drive directories of one disk, bitrot on, durability ${DURABILITY}${KILN_CPUS ? `, pinned to CPUs ${KILN_CPUS}` : ''}${KILN_WORKERS !== '1' ? `, --workers ${KILN_WORKERS}` : ''}. ${SECONDS} s or the op budget per cell, best of ${ROUNDS} round(s) after ${WARMUP} s of unrecorded warm-up, targets interleaved per scenario; client and servers share the machine.`, '');
   if (raw) lines.push(`Drive (dd, same dir): ${fmt(raw.direct)} MiB/s direct, ${fmt(raw.fsync)} MiB/s buffered + fsync, ${fmt(raw.syncWrites)} 4 KiB writes/s with O_DSYNC.`, '');
   lines.push('| scenario | target | ops/s | MiB/s | p50 ms | p90 ms | p99 ms | errors | server CPU s | client CPU s |', '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const s of scenarios) {

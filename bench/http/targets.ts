@@ -78,12 +78,12 @@ async function createBucket(port: number, creds: Credentials): Promise<void> {
   if (r.status !== 200) throw new Error(`create bucket: HTTP ${r.status}`);
 }
 
-export async function startKiln(dir: string, opts: { durability?: 'strict' | 'relaxed'; cpus?: string } = {}): Promise<Target> {
+export async function startKiln(dir: string, opts: { durability?: 'strict' | 'relaxed'; cpus?: string; workers?: string } = {}): Promise<Target> {
   const port = await freePort();
   const creds = { accessKeyId: 'benchadmin', secretAccessKey: 'bench-secret-key', region: 'us-east-1' };
   const drives = [1, 2, 3, 4].map((i) => path.join(dir, 'kiln', `d${i}`));
   const args = [path.join(ROOT, 'server', 'kiln.cjs'), 'server', '--address', `127.0.0.1:${port}`, '--drives', drives.join(','),
-    '--durability', opts.durability ?? 'strict', '--log-level', 'error'];
+    '--durability', opts.durability ?? 'strict', '--log-level', 'error', '--workers', opts.workers ?? '1'];
   // --kiln-cpus pins the server (taskset execs node: the pid stays the server's) for core scaling.
   const [cmd, argv] = opts.cpus ? ['taskset', ['-c', opts.cpus, process.execPath, ...args]] : [process.execPath, args];
   const child = spawn(cmd, argv, {

@@ -1,0 +1,212 @@
+// An HTTP worker's side of the index owner's socket (index-owner.ts): the Index the worker's
+// ObjectStore reads and commits through, the key locks, heal and free requests, and the
+// owner's pushes (bucket invalidations, replica count, "how old is your oldest read?").
+import * as net from 'node:net';
+import { entriesOf, Index, IndexIterator, IndexOp, IterateOptions } from './meta-index';
+import { HealRecord, NS_OBJECT } from './records';
+import type { HealQueue, HealStats } from './heal';
+import { Frame, FrameReader, FrameWriter, Op, json, parseJson, socketPath, u32 } from './index-wire';
+import { encodeOps, encodeRange } from './index-owner';
+import { StorageError, StorageErrorCode } from './errors';
+
+type Waiter = { resolve: (f: (Buffer | undefined)[]) => void; reject: (e: Error) => void };
+
+export interface ClientHooks {
+  invalidateBucket(name: string): void;
+  /** Start time (process.hrtime.bigint) of this process's oldest read in flight. */
+  oldestRead(): bigint | undefined;
+  /** prom-client JSON of this process, for the owner's /metrics aggregate. */
+  metrics(): Promise<unknown>;
+}
+
+export class IndexClient implements Index {
+  private nextId = 1;
+  private readonly waiters = new Map<number, Waiter>();
+  private readonly out: FrameWriter;
+  private closed = false;
+  private replicas = 0;
+  hooks?: ClientHooks;
+  /** Called once when the owner goes away (the worker cannot serve without it). */
+  onLost?: () => void;
+
+  private constructor(private readonly socket: net.Socket) {
+    this.out = new FrameWriter(socket);
+    const reader = new FrameReader((f) => this.handle(f));
+    socket.on('data', (c: Buffer) => reader.push(c));
+    const lost = () => {
+      if (this.closed) return;
+      this.closed = true;
+      const err = new StorageError('InsufficientWriteQuorum', 'the index owner process is gone');
+      for (const w of this.waiters.values()) w.reject(err);
+      this.waiters.clear();
+      this.onLost?.();
+    };
+    socket.on('close', lost);
+    socket.on('error', lost);
+  }
+
+  static connect(name: string): Promise<IndexClient> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect(socketPath(name));
+      s.setNoDelay(true);
+      const c = new IndexClient(s);
+      // The owner's first frame is its State: the client is usable once it has arrived.
+      c.ready = () => resolve(c);
+      s.once('error', reject);
+    });
+  }
+
+  private ready?: () => void;
+
+  get online(): number { return this.replicas; }
+
+  private request(op: Op, fields: (Buffer | undefined)[]): Promise<(Buffer | undefined)[]> {
+    if (this.closed) return Promise.reject(new StorageError('InsufficientWriteQuorum', 'the index owner process is gone'));
+    const id = this.id();
+    return new Promise((resolve, reject) => {
+      this.waiters.set(id, { resolve, reject });
+      this.out.send(op, id, fields);
+    });
+  }
+
+  private id(): number {
+    const id = this.nextId;
+    this.nextId = this.nextId >= 0xfffffff0 ? 1 : this.nextId + 1;
+    return id;
+  }
+
+  private tell(op: Op, fields: (Buffer | undefined)[]): void {
+    if (!this.closed) this.out.send(op, 0, fields);
+  }
+
+  private handle(f: Frame): void {
+    switch (f.op) {
+      case Op.Ok:
+      case Op.Err: {
+        const w = this.waiters.get(f.id);
+        if (!w) return;
+        this.waiters.delete(f.id);
+        if (f.op === Op.Ok) w.resolve(f.fields);
+        else {
+          const { code, message } = parseJson<{ code: string; message: string }>(f.fields[0]);
+          w.reject(code === 'InternalError' ? new Error(message) : new StorageError(code as StorageErrorCode, message));
+        }
+        return;
+      }
+      case Op.State:
+        this.replicas = parseJson<{ online: number }>(f.fields[0]).online;
+        this.ready?.();
+        this.ready = undefined;
+        return;
+      case Op.Invalidate:
+        this.hooks?.invalidateBucket(f.fields[0]!.toString('utf8'));
+        if (f.id) this.out.send(Op.Ack, f.id, []);
+        return;
+      case Op.EpochQuery: {
+        const t = this.hooks?.oldestRead();
+        this.out.send(Op.EpochAnswer, f.id, [t === undefined ? undefined : Buffer.from(t.toString(), 'ascii')]);
+        return;
+      }
+      case Op.MetricsQuery:
+        void (this.hooks?.metrics() ?? Promise.resolve(null)).then((m) => this.out.send(Op.MetricsAnswer, f.id, [json(m)]));
+        return;
+      default:
+    }
+  }
+
+  // ---- Index ----
+
+  async get(key: Buffer): Promise<Buffer | undefined> {
+    const stashed = this.stash.get(key.toString('latin1'));
+    if (stashed) { this.stash.delete(key.toString('latin1')); return stashed; }
+    if (key[0] !== NS_OBJECT) return (await this.request(Op.Get, [key]))[0];
+    // An object record comes with its inline bytes, if it has any: the GET reads them next.
+    const [v, ik, iv] = await this.request(Op.GetRecord, [key]);
+    if (ik && iv) {
+      this.stash.set(ik.toString('latin1'), iv);
+      if (!this.stashClear) this.stashClear = setImmediate(() => { this.stash.clear(); this.stashClear = undefined; });
+    }
+    return v;
+  }
+
+  /** Inline bytes that came with a record, kept until the end of this turn of the event loop. */
+  private readonly stash = new Map<string, Buffer>();
+  private stashClear?: NodeJS.Immediate;
+
+  async batch(ops: IndexOp[]): Promise<void> {
+    if (ops.length === 0) return;
+    await this.request(Op.Batch, encodeOps(ops));
+  }
+
+  iterator(opts: IterateOptions): IndexIterator {
+    const id = this.id();
+    const opened = new Promise<void>((resolve, reject) => {
+      this.waiters.set(id, { resolve: () => resolve(), reject });
+      if (this.closed) reject(new StorageError('InsufficientReadQuorum', 'the index owner process is gone'));
+      else this.out.send(Op.IterOpen, id, encodeRange(opts));
+    });
+    opened.catch(() => undefined);
+    const idBuf = u32(id);
+    let done = false;
+    return {
+      nextv: async (n: number) => {
+        await opened;
+        const fields = await this.request(Op.IterNext, [idBuf, u32(n)]);
+        const out: [Buffer, Buffer][] = [];
+        for (let i = 0; i + 1 < fields.length; i += 2) out.push([fields[i]!, fields[i + 1]!]);
+        return out;
+      },
+      // Frames on one socket arrive in order, and the owner runs one iterator's steps in order.
+      seek: (target: Buffer) => this.tell(Op.IterSeek, [idBuf, target]),
+      close: async () => {
+        if (done) return;
+        done = true;
+        await opened.catch(() => undefined);
+        await this.request(Op.IterClose, [idBuf]).catch(() => undefined);
+      },
+    };
+  }
+
+  entries(opts: IterateOptions): AsyncGenerator<[Buffer, Buffer]> { return entriesOf(this.iterator(opts)); }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.socket.end();
+  }
+
+  // ---- coordination ----
+
+  /** Key locks granted by the owner (FIFO per key, released if this process dies). */
+  readonly locks = {
+    run: async <T>(key: string, fn: () => Promise<T>): Promise<T> => {
+      const token = this.id();
+      await new Promise<void>((resolve, reject) => {
+        this.waiters.set(token, { resolve: () => resolve(), reject });
+        if (this.closed) reject(new StorageError('InsufficientWriteQuorum', 'the index owner process is gone'));
+        else this.out.send(Op.Lock, token, [Buffer.from(key, 'utf8')]);
+      });
+      try {
+        return await fn();
+      } finally {
+        this.tell(Op.Unlock, [u32(token)]);
+      }
+    },
+  };
+
+  free(dirs: string[]): void { this.tell(Op.Free, [json(dirs)]); }
+
+  /** Resolves once every other worker has dropped its cached copy of the bucket record. */
+  async bucketChanged(name: string): Promise<void> { await this.call('bucketChanged', name); }
+
+  async call<T>(name: string, arg?: unknown): Promise<T> {
+    return parseJson<T>((await this.request(Op.Call, [Buffer.from(name), json(arg ?? null)]))[0]);
+  }
+
+  /** The healer runs in the owner; a worker queues work there. */
+  readonly healer: HealQueue = {
+    enqueue: (rec: HealRecord) => this.tell(Op.Heal, [json(rec)]),
+    sweep: () => this.call<number>('healSweep'),
+    status: () => this.call<{ pending: number } & HealStats>('healStatus'),
+    stop: async () => undefined,
+  };
+}

@@ -1,0 +1,242 @@
+// `kiln server --workers 2`: a real primary process owning the index and two HTTP worker
+// processes sharing the port, driven by the AWS SDK over connections that are not kept alive
+// (so the requests spread over both workers). What must hold across processes: conditional
+// writes decided once (key locks in the owner), version order, bucket changes seen at once by
+// the other worker, a read during an overwrite returns the old object whole (frees wait for
+// every worker's reads), a killed worker is replaced, /metrics sums every process.
+import t from 'tap';
+import { spawn, ChildProcess, execFileSync } from 'node:child_process';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { readdirSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { Readable } from 'node:stream';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand, ListObjectsV2Command, PutBucketVersioningCommand,
+  ListObjectVersionsCommand, DeleteObjectCommand, CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand,
+} from '@aws-sdk/client-s3';
+import { tempDrives } from './helpers/drives';
+import { ObjectStore } from '../storage';
+import { IndexOwner } from '../storage/index-owner';
+import { IndexClient } from '../storage/index-client';
+import { socketName } from '../storage/index-wire';
+
+const KILN = path.join(__dirname, '..', '..', 'server', 'kiln.cjs');
+const USER = 'workersroot';
+const PASS = 'workers-secret-key';
+const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+async function ready(port: number, child: ChildProcess): Promise<void> {
+  // Bounded: 300 tries, 100 ms apart.
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null) throw new Error(`kiln exited with ${child.exitCode}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      http.get({ host: '127.0.0.1', port, path: '/health/ready' }, (r) => { r.resume(); resolve(r.statusCode === 200); }).on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('kiln did not become ready');
+}
+
+/** A client whose every request opens a new connection: the cluster hands them out in turn. */
+function client(port: number): S3Client {
+  return new S3Client({
+    endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', forcePathStyle: true,
+    credentials: { accessKeyId: USER, secretAccessKey: PASS },
+    requestHandler: { httpAgent: new http.Agent({ keepAlive: false }) },
+  });
+}
+
+function workerPids(primary: number): number[] {
+  try {
+    return execFileSync('pgrep', ['-P', String(primary)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+async function until(what: string, fn: () => Promise<boolean> | boolean, tries = 200, everyMs = 50): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    if (await fn()) return;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out waiting for: ${what}`);
+}
+
+t.test('two HTTP workers and an index owner', async (t) => {
+  const tmp = tempDrives(4, 'kiln-workers');
+  const port = await freePort();
+  const env: NodeJS.ProcessEnv = { ...process.env, KILN_ROOT_USER: USER, KILN_ROOT_PASSWORD: PASS };
+  delete env.NODE_OPTIONS;
+  const child = spawn(process.execPath, [KILN, 'server', '--workers', '2', '--address', `127.0.0.1:${port}`, '--drives', tmp.drives.join(','), '--log-level', 'error', '--min-part-size', '1024'],
+    { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (d) => { stderr += d; });
+  child.stdout!.resume();
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); tmp.cleanup(); });
+  await ready(port, child);
+  const a = client(port);
+  const b = client(port);
+  t.teardown(() => { a.destroy(); b.destroy(); });
+  await a.send(new CreateBucketCommand({ Bucket: 'wkbucket' }));
+
+  await t.test('requests land on both workers', async (t) => {
+    const prefixes = new Set<string>();
+    for (let i = 0; i < 16; i++) {
+      const r = await a.send(new PutObjectCommand({ Bucket: 'wkbucket', Key: `spread/${i}`, Body: `x${i}` }));
+      prefixes.add(r.$metadata.requestId!.slice(0, 8));
+    }
+    t.equal(prefixes.size, 2, 'request ids from two processes');
+  });
+
+  await t.test('objects written through one worker read whole through the other', async (t) => {
+    const bodies = new Map<string, Buffer>();
+    for (let i = 0; i < 12; i++) bodies.set(`obj/small-${i}`, randomBytes(100 + i * 300));
+    bodies.set('obj/large-1', randomBytes(3 * 1024 * 1024 + 17));
+    bodies.set('obj/large-2', randomBytes(2 * 1024 * 1024));
+    let n = 0;
+    for (const [k, v] of bodies) await (n++ % 2 ? a : b).send(new PutObjectCommand({ Bucket: 'wkbucket', Key: k, Body: v }));
+    const up = await a.send(new CreateMultipartUploadCommand({ Bucket: 'wkbucket', Key: 'obj/multi' }));
+    const p1 = randomBytes(300 * 1024);
+    const p2 = randomBytes(5000);
+    const e1 = await b.send(new UploadPartCommand({ Bucket: 'wkbucket', Key: 'obj/multi', UploadId: up.UploadId, PartNumber: 1, Body: p1 }));
+    const e2 = await a.send(new UploadPartCommand({ Bucket: 'wkbucket', Key: 'obj/multi', UploadId: up.UploadId, PartNumber: 2, Body: p2 }));
+    await b.send(new CompleteMultipartUploadCommand({ Bucket: 'wkbucket', Key: 'obj/multi', UploadId: up.UploadId,
+      MultipartUpload: { Parts: [{ PartNumber: 1, ETag: e1.ETag }, { PartNumber: 2, ETag: e2.ETag }] } }));
+    bodies.set('obj/multi', Buffer.concat([p1, p2]));
+    const listed = await b.send(new ListObjectsV2Command({ Bucket: 'wkbucket', Prefix: 'obj/', MaxKeys: 5 }));
+    t.equal(listed.KeyCount, 5);
+    t.ok(listed.IsTruncated);
+    const rest = await a.send(new ListObjectsV2Command({ Bucket: 'wkbucket', Prefix: 'obj/', ContinuationToken: listed.NextContinuationToken }));
+    t.same([...(listed.Contents ?? []), ...(rest.Contents ?? [])].map((o) => o.Key), [...bodies.keys()].sort());
+    n = 0;
+    for (const [k, v] of bodies) {
+      const got = Buffer.from(await (await (n++ % 2 ? b : a).send(new GetObjectCommand({ Bucket: 'wkbucket', Key: k }))).Body!.transformToByteArray());
+      t.equal(md5(got), md5(v), k);
+    }
+  });
+
+  await t.test('a conditional write racing from both workers succeeds once', async (t) => {
+    const tries = Array.from({ length: 12 }, (_, i) => (i % 2 ? a : b).send(new PutObjectCommand({ Bucket: 'wkbucket', Key: 'race/once', Body: `w${i}`, IfNoneMatch: '*' }))
+      .then(() => 'ok', (e: { name: string }) => e.name));
+    const out = await Promise.all(tries);
+    t.equal(out.filter((o) => o === 'ok').length, 1, 'one winner');
+    t.ok(out.filter((o) => o !== 'ok').every((o) => o === 'PreconditionFailed' || o === 'ConditionalRequestConflict'), out.join(','));
+  });
+
+  await t.test('versioning turned on through one worker applies on the other at once; versions keep order', async (t) => {
+    await a.send(new PutBucketVersioningCommand({ Bucket: 'wkbucket', VersioningConfiguration: { Status: 'Enabled' } }));
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const r = await (i % 2 ? a : b).send(new PutObjectCommand({ Bucket: 'wkbucket', Key: 'ver/k', Body: `v${i}` }));
+      t.not(r.VersionId ?? 'null', 'null', `put ${i} got a version id`);
+      ids.push(r.VersionId!);
+    }
+    const vs = await b.send(new ListObjectVersionsCommand({ Bucket: 'wkbucket', Prefix: 'ver/' }));
+    t.same((vs.Versions ?? []).map((v) => v.VersionId), [...ids].reverse(), 'newest first, in write order');
+    const latest = await a.send(new GetObjectCommand({ Bucket: 'wkbucket', Key: 'ver/k' }));
+    t.equal(await latest.Body!.transformToString(), 'v9');
+    await b.send(new PutBucketVersioningCommand({ Bucket: 'wkbucket', VersioningConfiguration: { Status: 'Suspended' } }));
+  });
+
+  await t.test('a read during an overwrite on the other worker returns the old object whole', async (t) => {
+    const v1 = randomBytes(24 * 1024 * 1024);
+    const v2 = randomBytes(8 * 1024 * 1024);
+    await a.send(new PutObjectCommand({ Bucket: 'wkbucket', Key: 'hot/shard', Body: v1 }));
+    // Versioning is suspended: the overwrite replaces the null version and frees its data.
+    const got = await a.send(new GetObjectCommand({ Bucket: 'wkbucket', Key: 'hot/shard' }));
+    const body = got.Body as unknown as NodeJS.ReadableStream & { pause(): void; resume(): void };
+    const chunks: Buffer[] = [];
+    const first = await new Promise<Buffer>((resolve) => body.once('data', (c: Buffer) => { body.pause(); resolve(c); }));
+    chunks.push(first);
+    // Overwrite and delete through fresh connections (the other worker or this one, in turn).
+    await b.send(new PutObjectCommand({ Bucket: 'wkbucket', Key: 'hot/shard', Body: v2 }));
+    await a.send(new PutObjectCommand({ Bucket: 'wkbucket', Key: 'hot/shard', Body: v2 }));
+    await new Promise((r) => setTimeout(r, 300)); // gives a wrong free the chance to happen
+    const rest = await new Promise<Buffer>((resolve, reject) => {
+      body.on('data', (c: Buffer) => chunks.push(c));
+      body.on('end', () => resolve(Buffer.concat(chunks)));
+      body.on('error', reject);
+      body.resume();
+    });
+    t.equal(rest.length, v1.length);
+    // (Once a read has its shard files open, their removal cannot hurt it; the owner's wait for
+    // every worker's oldest read covers the moment between the index read and the opens: the
+    // next test checks that wait itself.)
+    t.equal(md5(rest), md5(v1), 'the old object, whole');
+    const now = Buffer.from(await (await b.send(new GetObjectCommand({ Bucket: 'wkbucket', Key: 'hot/shard' }))).Body!.transformToByteArray());
+    t.equal(md5(now), md5(v2));
+    await b.send(new DeleteObjectCommand({ Bucket: 'wkbucket', Key: 'hot/shard' }));
+    // Every replaced data dir is freed once the read ended: only the large objects above remain
+    // (obj/large-1, obj/large-2 and the multipart upload's parts are shard files).
+    const dirs = () => readdirSync(path.join(tmp.drives[0], 'data')).flatMap((f) => readdirSync(path.join(tmp.drives[0], 'data', f)));
+    await until('replaced data freed', () => dirs().length <= 4);
+    t.ok(dirs().length <= 4, `data dirs left: ${dirs().length}`);
+  });
+
+  await t.test('/metrics sums the requests of every process', async (t) => {
+    const text = await new Promise<string>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port, path: '/metrics' }, (r) => { let s = ''; r.setEncoding('utf8'); r.on('data', (d) => { s += d; }); r.on('end', () => resolve(s)); }).on('error', reject);
+    });
+    const puts = text.split('\n').filter((l) => l.startsWith('kiln_requests_total{op="PutObject",status="200"}')).map((l) => Number(l.split(' ')[1]));
+    t.equal(puts.length, 1);
+    t.ok(puts[0] >= 16 + 14 + 10 + 1 + 3, `PutObject 200 total ${puts[0]}`);
+    t.match(text, /kiln_drive_online\{drive="[^"]+",state="online"\} 1/);
+  });
+
+  await t.test('a killed worker is replaced and service goes on', async (t) => {
+    const before = workerPids(child.pid!);
+    t.equal(before.length, 2, 'two workers');
+    process.kill(before[0], 'SIGKILL');
+    await until('a new worker', () => { const now = workerPids(child.pid!); return now.length === 2 && !now.includes(before[0]); });
+    // Requests keep working (the SDK retries one that hit the dying worker).
+    for (let i = 0; i < 8; i++) {
+      await a.send(new PutObjectCommand({ Bucket: 'wkbucket', Key: `after/${i}`, Body: `y${i}` }));
+      t.equal(await (await b.send(new GetObjectCommand({ Bucket: 'wkbucket', Key: `after/${i}` }))).Body!.transformToString(), `y${i}`);
+    }
+    const r = await b.send(new PutObjectCommand({ Bucket: 'wkbucket', Key: 'race/after-kill', Body: 'z', IfNoneMatch: '*' }));
+    t.ok(r.ETag, 'key locks still granted');
+  });
+
+  await t.test('SIGTERM stops every process cleanly', async (t) => {
+    const pids = workerPids(child.pid!);
+    const code = await new Promise<number | null>((resolve) => { child.once('exit', (c) => resolve(c)); child.kill('SIGTERM'); });
+    t.equal(code, 0, stderr);
+    for (const p of pids) t.throws(() => process.kill(p, 0), `worker ${p} gone`);
+  });
+});
+
+t.test('the owner frees replaced data only once no worker has an older read in flight', async (t) => {
+  const tmp = tempDrives(4, 'kiln-owner-free');
+  const store = await ObjectStore.open({ drives: tmp.drives });
+  const owner = new IndexOwner(store);
+  const name = socketName(tmpdir());
+  await owner.listen(name);
+  const worker = await IndexClient.connect(name);
+  t.teardown(async () => { await worker.close(); await owner.close(); await store.close(); tmp.cleanup(); });
+  // The worker has had a read in flight since before the overwrite below.
+  let oldest: bigint | undefined = process.hrtime.bigint();
+  worker.hooks = { invalidateBucket: () => undefined, oldestRead: () => oldest, metrics: async () => null };
+  await store.createBucket('freeb');
+  const v1 = await store.putObject('freeb', 'k', Readable.from([randomBytes(1024 * 1024)]));
+  const dir = store.drives[0].dataPath(v1.parts[0].dataDir);
+  t.ok(existsSync(dir));
+  await store.putObject('freeb', 'k', Readable.from([randomBytes(1024 * 1024)]));
+  await new Promise((r) => setTimeout(r, 300)); // several of the owner's 20 ms rounds
+  t.ok(existsSync(dir), 'kept while the older read is in flight');
+  oldest = process.hrtime.bigint(); // that read ended; a newer one started after the overwrite
+  await until('freed', () => !existsSync(dir));
+  t.notOk(existsSync(dir), 'freed once every read in flight started after the overwrite');
+});
