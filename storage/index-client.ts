@@ -3,7 +3,7 @@
 // owner's pushes (bucket invalidations, replica count, "how old is your oldest read?").
 import * as net from 'node:net';
 import { entriesOf, Index, IndexIterator, IndexOp, IterateOptions } from './meta-index';
-import { HealRecord, NS_OBJECT } from './records';
+import { HealRecord, NS_OBJECT, ObjectRecord } from './records';
 import type { HealQueue, HealStats } from './heal';
 import { Frame, FrameReader, FrameWriter, Op, json, parseJson, socketPath, u32 } from './index-wire';
 import { encodeOps, encodeRange } from './index-owner';
@@ -194,6 +194,11 @@ export class IndexClient implements Index {
   };
 
   free(dirs: string[]): void { this.tell(Op.Free, [json(dirs)]); }
+
+  /** ObjectStore.commitObject run by the owner; resolves with the version fields it assigned. */
+  async commit(rec: ObjectRecord, cond: { ifMatch?: string; ifNoneMatch?: string }, ops: IndexOp[], del: string[]): Promise<Partial<ObjectRecord>> {
+    return parseJson<Partial<ObjectRecord>>((await this.request(Op.Commit, [json({ rec, cond, del }), ...encodeOps(ops)]))[0]);
+  }
 
   /** Resolves once every other worker has dropped its cached copy of the bucket record. */
   async bucketChanged(name: string): Promise<void> { await this.call('bucketChanged', name); }

@@ -120,6 +120,12 @@ export class IndexOwner {
       case Op.GetRecord:
         this.reply(conn, f.id, this.getRecord(a!));
         return;
+      case Op.Commit: {
+        const { rec, cond, del } = parseJson<{ rec: ObjectRecord; cond: { ifMatch?: string; ifNoneMatch?: string }; del: string[] }>(a);
+        this.reply(conn, f.id, this.store.commitObject(rec, cond, decodeOps(f.fields.slice(1)), del)
+          .then(() => [json({ versionId: rec.versionId, vseq: rec.vseq, versioned: rec.versioned })]));
+        return;
+      }
       case Op.Batch:
         this.reply(conn, f.id, idx.batch(decodeOps(f.fields)).then(() => []));
         return;

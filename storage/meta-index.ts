@@ -121,14 +121,15 @@ export class MetaIndex implements Index {
   // thread wake-ups), which was the largest cost of a 4 KiB GET. An index that is not cached at
   // all blocks the loop for one disk read per lookup instead.
   async get(key: Buffer): Promise<Buffer | undefined> {
-    for (const r of this.byProgress()) {
+    // drop() takes a failed replica out of `replicas`: the next most advanced one answers.
+    for (;;) {
+      const r = this.primary;
       try {
         return r.db.getSync(key);
       } catch (e) {
         this.drop(r, e);
       }
     }
-    throw new StorageError('InsufficientReadQuorum', 'no index replica readable');
   }
 
   async getMany(keys: Buffer[]): Promise<(Buffer | undefined)[]> {
@@ -145,12 +146,10 @@ export class MetaIndex implements Index {
 
   /** The replica reads use: the most advanced one, which has every acknowledged batch. */
   private get primary(): Replica {
-    if (this.replicas.length === 0) throw new StorageError('InsufficientReadQuorum', 'no index replica online');
-    return this.byProgress()[0];
-  }
-
-  private byProgress(): Replica[] {
-    return [...this.replicas].sort((a, b) => (a.applied > b.applied ? -1 : a.applied < b.applied ? 1 : 0));
+    let best: Replica | undefined;
+    for (const r of this.replicas) if (!best || r.applied > best.applied) best = r;
+    if (!best) throw new StorageError('InsufficientReadQuorum', 'no index replica online');
+    return best;
   }
 
   /** Commit ops atomically on a write quorum of replicas (group-committed with concurrent callers). */

@@ -104,11 +104,14 @@ export class ObjectStore {
     const set = new ErasureSet(fmt.drives, fmt.layout.data, fmt.layout.parity, fmt.layout.blockSize, durable);
     const store = new ObjectStore(set, client, client.healer, fmt.deploymentId, opts.inlineThreshold ?? DEFAULT_INLINE_THRESHOLD, opts.log ?? (() => undefined), client.locks);
     store.setPeers({ free: (dirs) => client.free(dirs), bucketChanged: (name) => client.bucketChanged(name) });
+    store.remoteCommit = (rec, cond, ops, del) => client.commit(rec, cond, ops, del);
     client.hooks = { invalidateBucket: (name) => store.forgetBucket(name), oldestRead: () => store.pins.oldest(), metrics: async () => null };
     return store;
   }
 
   setPeers(p: Peers): void { this.peers = p; }
+
+  private remoteCommit?: (rec: ObjectRecord, cond: Pick<PutOptions, 'ifMatch' | 'ifNoneMatch'>, ops: IndexOp[], del: string[]) => Promise<Partial<ObjectRecord>>;
 
   /** The healer itself: only in the process that owns the index (a worker queues via `heal`). */
   get healer(): Healer {
@@ -322,6 +325,12 @@ export class ObjectStore {
    * once its readers finish. In a versioned bucket the previous version stays readable.
    */
   async commitObject(rec: ObjectRecord, cond: Pick<PutOptions, 'ifMatch' | 'ifNoneMatch'>, extraOps: IndexOp[] = [], extraDel: string[] = []): Promise<void> {
+    if (this.remoteCommit) {
+      // A worker process: the owner runs this same method (one round trip, its key lock) and
+      // says which version id the record got.
+      Object.assign(rec, await this.remoteCommit(rec, { ifMatch: cond.ifMatch, ifNoneMatch: cond.ifNoneMatch }, extraOps, extraDel));
+      return;
+    }
     const mode = (await this.getBucket(rec.bucket)).versioning;
     const k = key(NS_OBJECT, rec.bucket, rec.key);
     const lockKey = `${rec.bucket}\0${rec.key}`;
