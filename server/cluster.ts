@@ -64,6 +64,13 @@ export async function startPrimary(config: ServerConfig): Promise<Primary> {
       }
       // Its locks were released when its socket closed; its reads are no longer in flight.
       log.error({ worker: w.process.pid, code, signal }, 'HTTP worker exited: starting another');
+      const pid = w.process.pid;
+      if (pid) {
+        void Promise.all(store.drives.map((d) => d.sweepProcess(pid))).then((n) => {
+          const left = n.reduce((a, b) => a + b, 0);
+          if (left) log.warn({ worker: pid, entries: left }, 'removed the unfinished writes it left in tmp/');
+        });
+      }
       listening.delete(w.id);
       // One that dies young is restarted after a pause, so a crash loop does not spin.
       const young = Date.now() - (started.get(w.id) ?? 0) < 5000;

@@ -20,7 +20,11 @@ export class Drive {
   get formatFile(): string { return path.join(this.sysDir, 'format.json'); }
   get dataRoot(): string { return path.join(this.root, 'data'); }
 
-  tmpPath(id: string): string { return path.join(this.tmpRoot, id); }
+  /**
+   * Scratch space of a write in flight. Named after the process: with `--workers N` several
+   * processes write here, and the one that outlives a killed worker removes what it left.
+   */
+  tmpPath(id: string): string { return path.join(this.tmpRoot, `${process.pid}.${id}`); }
   /** Data dirs fan out by the first two hex digits so no directory grows without bound. */
   dataPath(dataDir: string): string { return path.join(this.dataRoot, dataDir.slice(0, 2), dataDir); }
   shardFile(dataDir: string): string { return path.join(this.dataPath(dataDir), 'shard'); }
@@ -54,7 +58,7 @@ export class Drive {
 
   /** Remove a data dir: rename into trash first so a crash never leaves a half-deleted dir in data/. */
   async remove(dataDir: string): Promise<void> {
-    const trash = path.join(this.trashRoot, `${dataDir}.${process.hrtime.bigint()}`);
+    const trash = path.join(this.trashRoot, `${process.pid}.${dataDir}.${process.hrtime.bigint()}`);
     try {
       await fsp.rename(this.dataPath(dataDir), trash);
     } catch (e) {
@@ -62,6 +66,19 @@ export class Drive {
       throw e;
     }
     await fsp.rm(trash, { recursive: true, force: true });
+  }
+
+  /** Drop what process `pid` (a killed worker) left in tmp/ and trash/: nothing refers to it. */
+  async sweepProcess(pid: number): Promise<number> {
+    let n = 0;
+    for (const dir of [this.tmpRoot, this.trashRoot]) {
+      for (const e of await fsp.readdir(dir).catch(() => [] as string[])) {
+        if (!e.startsWith(`${pid}.`)) continue;
+        await fsp.rm(path.join(dir, e), { recursive: true, force: true }).catch(() => undefined);
+        n++;
+      }
+    }
+    return n;
   }
 
   async removeTmp(tmpId: string): Promise<void> {

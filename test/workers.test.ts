@@ -11,7 +11,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { readdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand, ListObjectsV2Command, PutBucketVersioningCommand,
@@ -194,6 +194,25 @@ t.test('two HTTP workers and an index owner', async (t) => {
     t.equal(puts.length, 1);
     t.ok(puts[0] >= 16 + 14 + 10 + 1 + 3, `PutObject 200 total ${puts[0]}`);
     t.match(text, /kiln_drive_online\{drive="[^"]+",state="online"\} 1/);
+  });
+
+  await t.test('a worker killed in the middle of an upload leaves nothing in tmp/', async (t) => {
+    const tmpDir = path.join(tmp.drives[0], '.kiln', 'tmp');
+    const body = new PassThrough();
+    const abort = new AbortController();
+    const put = a.send(new PutObjectCommand({ Bucket: 'wkbucket', Key: 'stalled', Body: body, ContentLength: 16 * 1024 * 1024 }),
+      { abortSignal: abort.signal }).then(() => 'done', () => 'failed');
+    body.write(randomBytes(6 * 1024 * 1024)); // past the inline threshold: shard files in tmp/
+    await until('a write in tmp/', () => readdirSync(tmpDir).length > 0);
+    const pid = Number(readdirSync(tmpDir)[0].split('.')[0]);
+    t.ok(workerPids(child.pid!).includes(pid), 'named after the worker writing it');
+    process.kill(pid, 'SIGKILL');
+    await until('its tmp/ entries removed', () => readdirSync(tmpDir).every((e) => !e.startsWith(`${pid}.`)));
+    t.same(readdirSync(tmpDir).filter((e) => e.startsWith(`${pid}.`)), []);
+    abort.abort();
+    body.destroy();
+    t.equal(await put, 'failed', 'the upload was not acknowledged');
+    await until('two workers again', () => workerPids(child.pid!).length === 2);
   });
 
   await t.test('a killed worker is replaced and service goes on', async (t) => {
