@@ -15,6 +15,7 @@ import { Sessions } from './auth/session';
 import { Metrics } from './metrics';
 
 const SOCKET_ENV = 'KILN_INDEX_SOCKET';
+const TOKEN_ENV = 'KILN_INDEX_TOKEN';
 
 export function isWorker(): boolean { return cluster.isWorker && !!process.env[SOCKET_ENV]; }
 
@@ -49,7 +50,8 @@ export async function startPrimary(config: ServerConfig): Promise<Primary> {
 
   let stopping = false;
   const started = new Map<number, number>();
-  const fork = (): void => { started.set(cluster.fork({ [SOCKET_ENV]: name }).id, Date.now()); };
+  const env = { [SOCKET_ENV]: name, [TOKEN_ENV]: owner.token.toString('hex') };
+  const fork = (): void => { started.set(cluster.fork(env).id, Date.now()); };
   const listening = new Set<number>();
   const allUp = new Promise<void>((resolve, reject) => {
     cluster.on('listening', (w) => {
@@ -113,7 +115,8 @@ export async function startPrimary(config: ServerConfig): Promise<Primary> {
 
 /** An HTTP worker: connect to the primary's index, then serve S3 on the shared port. */
 export async function startWorker(config: ServerConfig): Promise<KilnServer> {
-  const client = await IndexClient.connect(process.env[SOCKET_ENV]!);
+  const client = await IndexClient.connect(process.env[SOCKET_ENV]!, Buffer.from(process.env[TOKEN_ENV] ?? '', 'hex'));
+  delete process.env[TOKEN_ENV];
   // Without the owner this process can neither read nor commit metadata: leave, the primary
   // (if it is still there) starts a fresh worker.
   client.onLost = () => process.exit(1);

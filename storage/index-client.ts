@@ -45,14 +45,16 @@ export class IndexClient implements Index {
     socket.on('error', lost);
   }
 
-  static connect(name: string): Promise<IndexClient> {
+  static connect(name: string, token: Buffer): Promise<IndexClient> {
     return new Promise((resolve, reject) => {
       const s = net.connect(socketPath(name));
       s.setNoDelay(true);
       const c = new IndexClient(s);
+      c.out.send(Op.Hello, 0, [token]);
       // The owner's first frame is its State: the client is usable once it has arrived.
       c.ready = () => resolve(c);
       s.once('error', reject);
+      s.once('close', () => reject(new Error('the index owner closed the connection (wrong token?)')));
     });
   }
 

@@ -13,6 +13,7 @@
 // - bucket records cached in workers: a change is broadcast to every worker;
 // - heal work found by a worker's read or write is queued here, where the healer runs.
 import * as net from 'node:net';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ObjectStore } from './object-store';
 import type { IndexIterator, IndexOp, IterateOptions } from './meta-index';
 import { HealRecord, ObjectRecord, NS_INLINE, decodeJson, key } from './records';
@@ -36,6 +37,8 @@ export interface OwnerHooks {
 }
 
 export class IndexOwner {
+  /** What a worker must present first (IndexClient.connect). */
+  readonly token = randomBytes(32);
   private readonly server: net.Server;
   private readonly conns = new Set<Conn>();
   private nextQuery = 1;
@@ -81,12 +84,25 @@ export class IndexOwner {
   private accept(socket: net.Socket): void {
     socket.setNoDelay(true);
     const conn: Conn = { socket, out: new FrameWriter(socket), closed: false, iterators: new Map(), locks: new Map() };
-    this.conns.add(conn);
-    const reader = new FrameReader((f) => this.handle(conn, f));
+    // An abstract socket has no file permissions and is listed in /proc/net/unix: any local
+    // process could connect. Only one that presents the token the primary handed its workers
+    // (in their environment, readable by the same user only) is served.
+    let admitted = false;
+    const hello = setTimeout(() => socket.destroy(), 10_000);
+    const reader = new FrameReader((f) => {
+      if (admitted) { this.handle(conn, f); return; }
+      const t = f.fields[0];
+      if (f.op !== Op.Hello || !t || t.length !== this.token.length || !timingSafeEqual(t, this.token)) { socket.destroy(); return; }
+      admitted = true;
+      clearTimeout(hello);
+      this.conns.add(conn);
+      conn.out.send(Op.State, 0, [json({ online: this.store.index.online })]);
+    });
     socket.on('data', (chunk: Buffer) => {
       try { reader.push(chunk); } catch { socket.destroy(); }
     });
     const gone = () => {
+      clearTimeout(hello);
       if (conn.closed) return;
       conn.closed = true;
       this.conns.delete(conn);
@@ -98,7 +114,6 @@ export class IndexOwner {
     };
     socket.on('close', gone);
     socket.on('error', gone);
-    conn.out.send(Op.State, 0, [json({ online: this.store.index.online })]);
   }
 
   private reply(conn: Conn, id: number, p: Promise<(Buffer | undefined)[]>): void {

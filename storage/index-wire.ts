@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 export const enum Op {
   // worker → owner
   Get = 1, GetMany = 2, Batch = 3, IterOpen = 4, IterNext = 5, IterSeek = 6, IterClose = 7,
-  Lock = 8, Unlock = 9, Heal = 10, Free = 11, Call = 12, EpochAnswer = 13, MetricsAnswer = 14, Ack = 15, GetRecord = 16, Commit = 17,
+  Lock = 8, Unlock = 9, Heal = 10, Free = 11, Call = 12, EpochAnswer = 13, MetricsAnswer = 14, Ack = 15, GetRecord = 16, Commit = 17, Hello = 18,
   // owner → worker
   Invalidate = 20, EpochQuery = 21, State = 22, MetricsQuery = 23,
   // replies, either way

@@ -67,6 +67,22 @@ function workerPids(primary: number): number[] {
   }
 }
 
+/** Request-id prefixes (one per process) seen over n fresh connections to /health/live. */
+async function servingProcesses(port: number, n = 12): Promise<Set<string>> {
+  const seen = new Set<string>();
+  for (let i = 0; i < n; i++) {
+    await new Promise<void>((resolve) => {
+      http.get({ host: '127.0.0.1', port, path: '/health/live', agent: false }, (r) => {
+        r.resume();
+        const id = r.headers['x-amz-request-id'];
+        if (typeof id === 'string') seen.add(id.slice(0, 8));
+        resolve();
+      }).on('error', () => resolve());
+    });
+  }
+  return seen;
+}
+
 async function until(what: string, fn: () => Promise<boolean> | boolean, tries = 200, everyMs = 50): Promise<void> {
   for (let i = 0; i < tries; i++) {
     if (await fn()) return;
@@ -212,7 +228,7 @@ t.test('two HTTP workers and an index owner', async (t) => {
     abort.abort();
     body.destroy();
     t.equal(await put, 'failed', 'the upload was not acknowledged');
-    await until('two workers again', () => workerPids(child.pid!).length === 2);
+    await until('two workers serving again', async () => (await servingProcesses(port)).size === 2);
   });
 
   await t.test('a killed worker is replaced and service goes on', async (t) => {
@@ -243,7 +259,8 @@ t.test('the owner frees replaced data only once no worker has an older read in f
   const owner = new IndexOwner(store);
   const name = socketName(tmpdir());
   await owner.listen(name);
-  const worker = await IndexClient.connect(name);
+  await t.rejects(IndexClient.connect(name, randomBytes(32)), 'a connection without the primary\'s token is refused');
+  const worker = await IndexClient.connect(name, owner.token);
   t.teardown(async () => { await worker.close(); await owner.close(); await store.close(); tmp.cleanup(); });
   // The worker has had a read in flight since before the overwrite below.
   let oldest: bigint | undefined = process.hrtime.bigint();
