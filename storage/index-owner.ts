@@ -6,18 +6,20 @@
 //
 // What crosses processes, and the invariant each keeps:
 // - index reads and group-committed batches: unchanged (metadata last; ack at write quorum);
-// - key locks (commit step): granted here, FIFO per key; a worker that dies releases its locks;
+// - a PUT's commit runs here (ObjectStore.commitObject under this process's key lock);
+// - other key locks: granted here, FIFO per key; a worker that dies releases its locks;
 // - freeing replaced data (invariant 1, a read during an overwrite returns the old or the new
 //   object whole): a data dir freed at time T is removed only once no worker has a read in
 //   flight that started before T (each worker reports the start of its oldest read);
-// - bucket records cached in workers: a change is broadcast to every worker;
-// - heal work found by a worker's read or write is queued here, where the healer runs.
+// - bucket records cached in workers: a change is acknowledged once every worker dropped its copy;
+// - heal work found by a worker's read or write is queued here, where the healer runs;
+// - only the primary's workers are served: a connection must present its token first.
 import * as net from 'node:net';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ObjectStore } from './object-store';
 import type { IndexIterator, IndexOp, IterateOptions } from './meta-index';
 import { HealRecord, ObjectRecord, NS_INLINE, decodeJson, key } from './records';
-import { Frame, FrameReader, FrameWriter, Op, json, parseJson, socketPath, u32 } from './index-wire';
+import { Frame, FrameReader, FrameWriter, Op, json, parseJson, socketPath } from './index-wire';
 import { isStorageError } from './errors';
 
 interface Conn {
@@ -340,4 +342,3 @@ function decodeRange(fields: (Buffer | undefined)[]): IterateOptions {
   return o;
 }
 
-export { u32 };
