@@ -242,7 +242,6 @@ export class IndexOwner {
       }
       case 'healStatus': return s.heal.status();
       case 'healSweep': return s.healer.sweep();
-      case 'status': return { online: s.index.online, drives: s.drives.map((d) => ({ root: d.root, state: d.state, needsHeal: d.needsHeal, lastError: d.lastError })) };
       case 'metrics': {
         const mine = this.hooks.metrics ? [await this.hooks.metrics()] : [];
         const theirs = await this.askAll(Op.MetricsQuery);
