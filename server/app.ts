@@ -153,7 +153,7 @@ export async function createServer(config: ServerConfig, opts: { logger?: boolea
   const credentials = new Credentials(store, config.rootUser, config.rootPassword);
   const sessions = sessionAuth(store);
   const metrics = new Metrics(store, !remote);
-  if (remote) remote.hooks!.metrics = () => metrics.registry.getMetricsAsJSON();
+  if (remote) remote.metrics = () => metrics.registry.getMetricsAsJSON();
 
   // Without a listener Node answers "100 Continue" before Kiln has looked at the request.
   app.server.on('checkContinue', (req, res) => app.server.emit('request', req, res));

@@ -30,7 +30,7 @@ function stderrLog(level: string): Log {
   return { info: line('info'), warn: line('warn'), error: line('error') };
 }
 
-export interface Primary { store: ObjectStore; workers: number; close(): Promise<void> }
+export interface Primary { store: ObjectStore; close(): Promise<void> }
 
 /** Open the store, serve its index, start `config.workers` HTTP workers; resolves once all listen. */
 export async function startPrimary(config: ServerConfig): Promise<Primary> {
@@ -95,7 +95,6 @@ export async function startPrimary(config: ServerConfig): Promise<Primary> {
 
   return {
     store,
-    get workers() { return owner.workers; },
     async close() {
       if (stopping) return;
       stopping = true;

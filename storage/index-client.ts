@@ -15,8 +15,6 @@ export interface ClientHooks {
   invalidateBucket(name: string): void;
   /** Start time (process.hrtime.bigint) of this process's oldest read in flight. */
   oldestRead(): bigint | undefined;
-  /** prom-client JSON of this process, for the owner's /metrics aggregate. */
-  metrics(): Promise<unknown>;
 }
 
 export class IndexClient implements Index {
@@ -26,6 +24,8 @@ export class IndexClient implements Index {
   private closed = false;
   private replicas = 0;
   hooks?: ClientHooks;
+  /** prom-client JSON of this process, for the owner's /metrics aggregate (set by server/). */
+  metrics?: () => Promise<unknown>;
   /** Called once when the owner goes away (the worker cannot serve without it). */
   onLost?: () => void;
 
@@ -62,9 +62,9 @@ export class IndexClient implements Index {
 
   get online(): number { return this.replicas; }
 
-  private request(op: Op, fields: (Buffer | undefined)[]): Promise<(Buffer | undefined)[]> {
+  /** `id` is given where it names something afterwards (an iterator, a lock token). */
+  private request(op: Op, fields: (Buffer | undefined)[], id = this.id()): Promise<(Buffer | undefined)[]> {
     if (this.closed) return Promise.reject(new StorageError('InsufficientWriteQuorum', 'the index owner process is gone'));
-    const id = this.id();
     return new Promise((resolve, reject) => {
       this.waiters.set(id, { resolve, reject });
       this.out.send(op, id, fields);
@@ -110,7 +110,7 @@ export class IndexClient implements Index {
         return;
       }
       case Op.MetricsQuery:
-        void (this.hooks?.metrics() ?? Promise.resolve(null)).then((m) => this.out.send(Op.MetricsAnswer, f.id, [json(m)]));
+        void (this.metrics?.() ?? Promise.resolve(null)).then((m) => this.out.send(Op.MetricsAnswer, f.id, [json(m)]));
         return;
       default:
     }
@@ -142,11 +142,7 @@ export class IndexClient implements Index {
 
   iterator(opts: IterateOptions): IndexIterator {
     const id = this.id();
-    const opened = new Promise<void>((resolve, reject) => {
-      this.waiters.set(id, { resolve: () => resolve(), reject });
-      if (this.closed) reject(new StorageError('InsufficientReadQuorum', 'the index owner process is gone'));
-      else this.out.send(Op.IterOpen, id, encodeRange(opts));
-    });
+    const opened = this.request(Op.IterOpen, encodeRange(opts), id);
     opened.catch(() => undefined);
     const idBuf = u32(id);
     let done = false;
@@ -182,11 +178,7 @@ export class IndexClient implements Index {
   readonly locks = {
     run: async <T>(key: string, fn: () => Promise<T>): Promise<T> => {
       const token = this.id();
-      await new Promise<void>((resolve, reject) => {
-        this.waiters.set(token, { resolve: () => resolve(), reject });
-        if (this.closed) reject(new StorageError('InsufficientWriteQuorum', 'the index owner process is gone'));
-        else this.out.send(Op.Lock, token, [Buffer.from(key, 'utf8')]);
-      });
+      await this.request(Op.Lock, [Buffer.from(key, 'utf8')], token);
       try {
         return await fn();
       } finally {

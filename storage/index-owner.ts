@@ -71,8 +71,6 @@ export class IndexOwner {
     });
   }
 
-  get workers(): number { return this.conns.size; }
-
   /** Stop accepting; existing connections end when their workers exit. */
   async close(): Promise<void> {
     clearInterval(this.stateTimer);

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { loadFormat } from './format';
+import { loadFormat, FormattedSet } from './format';
 import { Drive } from './drive';
 import { ErasureSet } from './erasure-set';
 import { MetaIndex, Index, IndexOp } from './meta-index';
@@ -79,7 +79,12 @@ export interface Locks { run<T>(key: string, fn: () => Promise<T>): Promise<T> }
  * Other processes sharing these drives (`kiln server --workers N`, index-owner.ts): where
  * replaced data goes to be freed once no process reads it, and who hears of bucket changes.
  */
-export interface Peers { free(dirs: string[]): void; bucketChanged(name: string): Promise<void> }
+export interface Peers {
+  free(dirs: string[]): void;
+  bucketChanged(name: string): Promise<void>;
+  /** In a worker: commitObject run by the index owner; resolves with the version fields it set. */
+  commit?(rec: ObjectRecord, cond: Pick<PutOptions, 'ifMatch' | 'ifNoneMatch'>, ops: IndexOp[], del: string[]): Promise<Partial<ObjectRecord>>;
+}
 
 export class ObjectStore {
   readonly pins = new ReadPins();
@@ -99,19 +104,29 @@ export class ObjectStore {
    */
   static async connect(opts: StoreOptions, client: IndexClient): Promise<ObjectStore> {
     const durable = opts.durable ?? true;
-    const n = opts.drives.length;
-    const fmt = await loadFormat(opts.drives.map((d) => path.resolve(d)), { data: n - (opts.parity ?? defaultParity(n)), parity: opts.parity ?? defaultParity(n), blockSize: opts.blockSize ?? DEFAULT_BLOCK_SIZE }, durable, true);
+    const fmt = await ObjectStore.format(opts, durable, true);
     const set = new ErasureSet(fmt.drives, fmt.layout.data, fmt.layout.parity, fmt.layout.blockSize, durable);
     const store = new ObjectStore(set, client, client.healer, fmt.deploymentId, opts.inlineThreshold ?? DEFAULT_INLINE_THRESHOLD, opts.log ?? (() => undefined), client.locks);
-    store.setPeers({ free: (dirs) => client.free(dirs), bucketChanged: (name) => client.bucketChanged(name) });
-    store.remoteCommit = (rec, cond, ops, del) => client.commit(rec, cond, ops, del);
-    client.hooks = { invalidateBucket: (name) => store.forgetBucket(name), oldestRead: () => store.pins.oldest(), metrics: async () => null };
+    store.setPeers({
+      free: (dirs) => client.free(dirs), bucketChanged: (name) => client.bucketChanged(name),
+      commit: (rec, cond, ops, del) => client.commit(rec, cond, ops, del),
+    });
+    client.hooks = { invalidateBucket: (name) => store.forgetBucket(name), oldestRead: () => store.pins.oldest() };
     return store;
   }
 
   setPeers(p: Peers): void { this.peers = p; }
 
-  private remoteCommit?: (rec: ObjectRecord, cond: Pick<PutOptions, 'ifMatch' | 'ifNoneMatch'>, ops: IndexOp[], del: string[]) => Promise<Partial<ObjectRecord>>;
+  /** Check the drive count and parity, then load (or, unless readOnly, create) the drives' format. */
+  private static async format(opts: StoreOptions, durable: boolean, readOnly: boolean): Promise<FormattedSet> {
+    const n = opts.drives.length;
+    if (n < 1 || n > MAX_DRIVES) throw new StorageError('InvalidArgument', `1 to ${MAX_DRIVES} drives, got ${n}`);
+    const parity = opts.parity ?? defaultParity(n);
+    if (parity < 0 || (n > 1 && parity > n / 2) || (n === 1 && parity !== 0)) {
+      throw new StorageError('InvalidArgument', `parity ${parity} invalid for ${n} drives (at most half)`);
+    }
+    return loadFormat(opts.drives.map((d) => path.resolve(d)), { data: n - parity, parity, blockSize: opts.blockSize ?? DEFAULT_BLOCK_SIZE }, durable, readOnly);
+  }
 
   /** The healer itself: only in the process that owns the index (a worker queues via `heal`). */
   get healer(): Healer {
@@ -120,15 +135,9 @@ export class ObjectStore {
   }
 
   static async open(opts: StoreOptions): Promise<ObjectStore> {
-    const n = opts.drives.length;
-    if (n < 1 || n > MAX_DRIVES) throw new StorageError('InvalidArgument', `1 to ${MAX_DRIVES} drives, got ${n}`);
-    const parity = opts.parity ?? defaultParity(n);
-    if (parity < 0 || (n > 1 && parity > n / 2) || (n === 1 && parity !== 0)) {
-      throw new StorageError('InvalidArgument', `parity ${parity} invalid for ${n} drives (at most half)`);
-    }
     const durable = opts.durable ?? true;
     const log = opts.log ?? (() => undefined);
-    const fmt = await loadFormat(opts.drives.map((d) => path.resolve(d)), { data: n - parity, parity, blockSize: opts.blockSize ?? DEFAULT_BLOCK_SIZE }, durable);
+    const fmt = await ObjectStore.format(opts, durable, false);
     for (const d of fmt.drives) {
       if (!d.online) continue;
       await d.prepare().catch((e) => d.fail(e));
@@ -325,10 +334,10 @@ export class ObjectStore {
    * once its readers finish. In a versioned bucket the previous version stays readable.
    */
   async commitObject(rec: ObjectRecord, cond: Pick<PutOptions, 'ifMatch' | 'ifNoneMatch'>, extraOps: IndexOp[] = [], extraDel: string[] = []): Promise<void> {
-    if (this.remoteCommit) {
+    if (this.peers?.commit) {
       // A worker process: the owner runs this same method (one round trip, its key lock) and
       // says which version id the record got.
-      Object.assign(rec, await this.remoteCommit(rec, { ifMatch: cond.ifMatch, ifNoneMatch: cond.ifNoneMatch }, extraOps, extraDel));
+      Object.assign(rec, await this.peers.commit(rec, { ifMatch: cond.ifMatch, ifNoneMatch: cond.ifNoneMatch }, extraOps, extraDel));
       return;
     }
     const mode = (await this.getBucket(rec.bucket)).versioning;

@@ -5,9 +5,8 @@
 // the other worker, a read during an overwrite returns the old object whole (frees wait for
 // every worker's reads), a killed worker is replaced, /metrics sums every process.
 import t from 'tap';
-import { spawn, ChildProcess, execFileSync } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import * as http from 'node:http';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { readdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +17,7 @@ import {
   ListObjectVersionsCommand, DeleteObjectCommand, CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand,
 } from '@aws-sdk/client-s3';
 import { tempDrives } from './helpers/drives';
+import { freePort, waitReady } from './helpers/process';
 import { ObjectStore } from '../storage';
 import { IndexOwner } from '../storage/index-owner';
 import { IndexClient } from '../storage/index-client';
@@ -27,28 +27,6 @@ const KILN = path.join(__dirname, '..', '..', 'server', 'kiln.cjs');
 const USER = 'workersroot';
 const PASS = 'workers-secret-key';
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-async function ready(port: number, child: ChildProcess): Promise<void> {
-  // Bounded: 300 tries, 100 ms apart.
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) throw new Error(`kiln exited with ${child.exitCode}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      http.get({ host: '127.0.0.1', port, path: '/health/ready' }, (r) => { r.resume(); resolve(r.statusCode === 200); }).on('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('kiln did not become ready');
-}
 
 /** A client whose every request opens a new connection: the cluster hands them out in turn. */
 function client(port: number): S3Client {
@@ -102,7 +80,7 @@ t.test('two HTTP workers and an index owner', async (t) => {
   child.stderr!.on('data', (d) => { stderr += d; });
   child.stdout!.resume();
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); tmp.cleanup(); });
-  await ready(port, child);
+  await waitReady(`http://127.0.0.1:${port}`, child);
   const a = client(port);
   const b = client(port);
   t.teardown(() => { a.destroy(); b.destroy(); });
@@ -264,7 +242,7 @@ t.test('the owner frees replaced data only once no worker has an older read in f
   t.teardown(async () => { await worker.close(); await owner.close(); await store.close(); tmp.cleanup(); });
   // The worker has had a read in flight since before the overwrite below.
   let oldest: bigint | undefined = process.hrtime.bigint();
-  worker.hooks = { invalidateBucket: () => undefined, oldestRead: () => oldest, metrics: async () => null };
+  worker.hooks = { invalidateBucket: () => undefined, oldestRead: () => oldest };
   await store.createBucket('freeb');
   const v1 = await store.putObject('freeb', 'k', Readable.from([randomBytes(1024 * 1024)]));
   const dir = store.drives[0].dataPath(v1.parts[0].dataDir);

@@ -5,7 +5,7 @@
 import type { Ctx, Reply } from '../context';
 import { header, xmlReply } from '../context';
 import { S3Error } from '../errors';
-import { x, xmlDoc, isoDate, parseXml, text, children } from '../xml';
+import { x, xmlDoc, parseXml, text, children } from '../xml';
 import { readSmallBody } from '../body';
 import { requireBucketKey } from './common';
 import type { ObjectRecord } from '../../storage';
