@@ -3,7 +3,8 @@
 // socket (storage/index-owner.ts); the workers share the listening port (node:cluster) and do
 // all per-request and per-byte work. docs/multicore.md has the design and its measurements.
 import cluster, { Worker } from 'node:cluster';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
+import { md5Pool } from '../storage/md5-pool';
 import { AggregatorRegistry } from 'prom-client';
 import { ObjectStore, Multipart } from '../storage';
 import { IndexOwner } from '../storage/index-owner';
@@ -50,7 +51,10 @@ export async function startPrimary(config: ServerConfig): Promise<Primary> {
 
   let stopping = false;
   const started = new Map<number, number>();
-  const env = { [SOCKET_ENV]: name, [TOKEN_ENV]: owner.token.toString('hex') };
+  const env: Record<string, string> = { [SOCKET_ENV]: name, [TOKEN_ENV]: owner.token.toString('hex') };
+  // N processes share the cores: unless the user sized the libuv pool, each worker gets a share
+  // of max(16, 2 x cores) threads (at least 4: fsyncs block them), not 16 of its own.
+  if (process.env.KILN_POOL_DEFAULT) env.UV_THREADPOOL_SIZE = String(Math.max(4, Math.ceil(Math.max(16, 2 * availableParallelism()) / config.workers)));
   const fork = (): void => { started.set(cluster.fork(env).id, Date.now()); };
   const listening = new Set<number>();
   const allUp = new Promise<void>((resolve, reject) => {
@@ -114,6 +118,7 @@ export async function startPrimary(config: ServerConfig): Promise<Primary> {
 
 /** An HTTP worker: connect to the primary's index, then serve S3 on the shared port. */
 export async function startWorker(config: ServerConfig): Promise<KilnServer> {
+  md5Pool.setThreads(Math.floor(availableParallelism() / config.workers));
   const client = await IndexClient.connect(process.env[SOCKET_ENV]!, Buffer.from(process.env[TOKEN_ENV] ?? '', 'hex'));
   delete process.env[TOKEN_ENV];
   // Without the owner this process can neither read nor commit metadata: leave, the primary

@@ -4,7 +4,8 @@
 const path = require('node:path');
 // Reed-Solomon, fs and fsync all run on libuv's pool; its default of 4 threads would queue
 // shard writes of concurrent requests behind each other. Must be set before first use.
-if (!process.env.UV_THREADPOOL_SIZE) process.env.UV_THREADPOOL_SIZE = '16';
+// (KILN_POOL_DEFAULT tells --workers that the size was not chosen by the user: it shares it out.)
+if (!process.env.UV_THREADPOOL_SIZE) { process.env.UV_THREADPOOL_SIZE = '16'; process.env.KILN_POOL_DEFAULT = '1'; }
 let cli;
 try {
   cli = require(path.join(__dirname, '..', 'dist', 'server', 'cli.js'));

@@ -33,14 +33,14 @@ parentPort.on('message', (m) => {
 
 class Md5Pool {
   private workers: Worker[] = [];
+  private threads = Math.max(1, Math.min(8, availableParallelism()));
   private next = 0;
   private seq = 0;
   readonly open_ = new Map<number, OffloadedMd5>();
 
   private worker(): Worker {
     if (this.workers.length === 0) {
-      const n = Math.max(1, Math.min(8, availableParallelism()));
-      for (let i = 0; i < n; i++) {
+      for (let i = 0; i < this.threads; i++) {
         const w = new Worker(WORKER_SOURCE, { eval: true });
         w.on('message', (m: { id: number; digest?: ArrayBuffer; acked?: number }) => {
           const h = this.open_.get(m.id);
@@ -54,6 +54,14 @@ class Md5Pool {
       }
     }
     return this.workers[this.next++ % this.workers.length];
+  }
+
+  /**
+   * How many hashing threads this process starts (before its first large body). With
+   * `--workers N` each process takes its share of the cores, not all of them.
+   */
+  setThreads(n: number): void {
+    if (this.workers.length === 0) this.threads = Math.max(1, Math.min(8, n));
   }
 
   /** Idle workers must not keep the process alive; busy ones must (flush/digest ref them). */
