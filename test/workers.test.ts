@@ -254,3 +254,29 @@ t.test('the owner frees replaced data only once no worker has an older read in f
   await until('freed', () => !existsSync(dir));
   t.notOk(existsSync(dir), 'freed once every read in flight started after the overwrite');
 });
+
+t.test('a key lock held by a worker that goes away is released; waiters are served in order', async (t) => {
+  const tmp = tempDrives(4, 'kiln-owner-locks');
+  const store = await ObjectStore.open({ drives: tmp.drives });
+  const owner = new IndexOwner(store);
+  const name = socketName(tmpdir());
+  await owner.listen(name);
+  const doomed = await IndexClient.connect(name, owner.token);
+  const other = await IndexClient.connect(name, owner.token);
+  t.teardown(async () => { await other.close(); await owner.close(); await store.close(); tmp.cleanup(); });
+  const order: string[] = [];
+  let holding!: () => void;
+  const held = new Promise<void>((r) => (holding = r));
+  // The doomed worker takes the lock and never gives it back (its process "dies" instead).
+  void doomed.locks.run('bkt\0key', () => { holding(); return new Promise<void>(() => undefined); }).catch(() => undefined);
+  await held;
+  const a = other.locks.run('bkt\0key', async () => { order.push('a'); });
+  const b = other.locks.run('bkt\0key', async () => { order.push('b'); });
+  await new Promise((r) => setTimeout(r, 100)); // a's and b's requests have reached the owner
+  // The owner's own commits use the same lock table, behind them.
+  const c = store.locks.run('bkt\0key', async () => { order.push('c'); });
+  t.same(order, [], 'nobody gets the lock while its holder lives');
+  await doomed.close();
+  await Promise.all([a, b, c]);
+  t.same(order, ['a', 'b', 'c'], 'released with the connection, then granted first come first served');
+});
