@@ -2,7 +2,7 @@ import t from 'tap';
 import { createHash, createHmac } from 'node:crypto';
 import aws4 from 'aws4';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { canonicalQuery, canonicalUri, signingKeyFor, verifySigV4, type AuthInput, type SecretLookup } from '../server/auth/sigv4';
+import { canonicalQuery, canonicalUri, formatAmzDate, parseAmzDate, signingKeyFor, verifySigV4, type AuthInput, type SecretLookup } from '../server/auth/sigv4';
 
 // Minimal node:crypto hash for the smithy signer (the @aws-crypto packages are not installed).
 type Src = string | ArrayBuffer | ArrayBufferView;
@@ -214,6 +214,20 @@ t.test('failures', async (t) => {
   await t.rejects(withHeaders({ authorization: auth.replace(/Credential=/, 'Cred=') }), { code: 'AuthorizationHeaderMalformed' });
   await t.rejects(withHeaders({ authorization: 'AWS AKIAKILNTEST0001:abc=' }), { code: 'InvalidRequest' });
   await t.rejects(withHeaders({ 'x-amz-date': 'yesterday' }), { code: 'AccessDenied' });
+  await t.rejects(withHeaders({ 'x-amz-date': '20261131T102030Z' }), { code: 'AccessDenied' }, 'a day the month does not have');
+  // The parsed Credential/SignedHeaders prefix is reused across requests; the signature still decides.
+  for (let i = 0; i < 3; i++) await t.resolves(verifySigV4(input, lookup), 'the same header again');
+  await t.rejects(withHeaders({ authorization: auth.slice(0, -1) }), { code: 'AuthorizationHeaderMalformed' }, 'a 63-digit signature after a known prefix');
+  await t.rejects(withHeaders({ authorization: `${auth}, Signature=${sig}` }), { code: 'AuthorizationHeaderMalformed' }, 'two signatures');
+  await t.rejects(withHeaders({ authorization: auth.replace(sig, 'g'.repeat(64)) }), { code: 'AuthorizationHeaderMalformed' });
+});
+
+t.test('x-amz-date parsing', async (t) => {
+  t.same(parseAmzDate('20261122T102030Z'), new Date('2026-11-22T10:20:30Z'));
+  t.same(parseAmzDate('20240229T235959Z'), new Date('2024-02-29T23:59:59Z'), 'a leap day');
+  for (const bad of ['20250229T000000Z', '20261131T000000Z', '20261322T000000Z', '20261100T000000Z', '20261122T240000Z',
+    '20261122T106000Z', '20261122T102060Z', '20261122T102030', '2026-11-22T10:20:30Z', '20261122T102030Z ']) t.equal(parseAmzDate(bad), undefined, bad);
+  t.equal(formatAmzDate(new Date('2026-01-02T03:04:05.678Z')), '20260102T030405Z');
 });
 
 t.test('anonymous requests', async (t) => {
@@ -228,6 +242,8 @@ t.test('canonicalisation helpers', async (t) => {
   t.equal(canonicalUri('/b/x%2Fy'), '/b/x%2Fy', 'an encoded slash stays encoded');
   t.equal(canonicalUri('/b/100%'), '/b/100%25', 'a stray % is taken literally');
   t.equal(canonicalUri(''), '/');
+  t.equal(canonicalUri('/b/plain-key_1.txt~/x'), '/b/plain-key_1.txt~/x', 'unreserved characters only');
+  t.equal(canonicalUri('/b//k'), '/b//k', 'empty segments kept');
   t.equal(canonicalQuery('uploads', false), 'uploads=');
   t.equal(canonicalQuery('b=2&a=z&a=y&a-b=1&c=x+y', false), 'a=y&a=z&a-b=1&b=2&c=x%20y');
   t.equal(canonicalQuery('X-Amz-Signature=abc&z=1', true), 'z=1');

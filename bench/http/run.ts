@@ -3,7 +3,7 @@
 // ratio of the reference named in the issue (nginx for reads, a minimal Node server for writes,
 // s3rver for small PUTs and listing, the drive itself from dd).
 //
-//   node dist/bench/http/run.js [--quick] [--seconds N] [--targets kiln,nginx,node-file,s3rver,moto]
+//   node dist/bench/http/run.js [--quick] [--seconds N] [--targets kiln,nginx,node-file,node-mem,s3rver,moto]
 //                               [--scenarios put-4k,get-4k,...] [--list-keys N] [--durability strict|relaxed] [--out FILE]
 //                               [--kiln-cpus 0-3]   (taskset for the Kiln server: core scaling) [--rounds N]
 //                               [--kiln-workers N]  (kiln server --workers N: HTTP worker processes)
@@ -27,7 +27,7 @@ const QUICK = process.argv.includes('--quick');
 const SECONDS = Number(arg('--seconds', QUICK ? '3' : '10'));
 const LIST_KEYS = Number(arg('--list-keys', QUICK ? '5000' : '100000'));
 const PEER_LIST_KEYS = Math.min(LIST_KEYS, 10000);
-const TARGETS = arg('--targets', 'kiln,nginx,node-file,s3rver,moto').split(',') as TargetName[];
+const TARGETS = arg('--targets', 'kiln,nginx,node-file,node-mem,s3rver,moto').split(',') as TargetName[];
 const DURABILITY = arg('--durability', 'strict') as 'strict' | 'relaxed';
 const OUT = arg('--out', '');
 const KILN_CPUS = arg('--kiln-cpus', '');
@@ -171,7 +171,7 @@ function verdicts(results: Map<string, Map<TargetName, Result>>, raw: ReturnType
 }
 
 const STARTERS: Record<TargetName, (dir: string) => Promise<Target>> = {
-  kiln: (d) => startKiln(d, { durability: DURABILITY, cpus: KILN_CPUS || undefined, workers: KILN_WORKERS }), nginx: startNginx, 'node-file': startNodeFile, s3rver: startS3rver, moto: () => startMoto(),
+  kiln: (d) => startKiln(d, { durability: DURABILITY, cpus: KILN_CPUS || undefined, workers: KILN_WORKERS }), nginx: startNginx, 'node-file': (d) => startNodeFile(d), 'node-mem': (d) => startNodeFile(d, true), s3rver: startS3rver, moto: () => startMoto(),
 };
 
 function fmt(n: number, digits = 0): string {
@@ -256,6 +256,10 @@ async function main(): Promise<void> {
     if (!k) continue;
     const r = row?.get(s.ref);
     if (r) lines.push(`| ${s.what} | kiln / ${s.ref} ops/s | ${fmt((k.ops / k.seconds) / (r.ops / r.seconds), 2)} |`);
+    // How far Node's HTTP layer alone gets, and how close Kiln comes to that ceiling.
+    const mem = row?.get('node-mem');
+    if (mem) lines.push(`| ${s.what} | kiln / node-mem ops/s | ${fmt((k.ops / k.seconds) / (mem.ops / mem.seconds), 2)} |`);
+    if (mem && r && s.ref !== 'node-mem') lines.push(`| ${s.what} | node-mem / ${s.ref} ops/s (Node's ceiling) | ${fmt((mem.ops / mem.seconds) / (r.ops / r.seconds), 2)} |`);
     if (s.id === 'put-4k' && raw) lines.push(`| ${s.what} | kiln ops/s / drive's O_DSYNC 4 KiB writes/s | ${fmt((k.ops / k.seconds) / raw.syncWrites, 2)} |`);
   }
   lines.push('', ...verdicts(results, raw));

@@ -7,7 +7,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { LoadClient, Credentials } from './client';
 
-export type TargetName = 'kiln' | 'nginx' | 'node-file' | 's3rver' | 'moto';
+export type TargetName = 'kiln' | 'nginx' | 'node-file' | 'node-mem' | 's3rver' | 'moto';
 
 export interface Target {
   name: TargetName;
@@ -148,14 +148,16 @@ http {
   };
 }
 
-export async function startNodeFile(dir: string): Promise<Target> {
+/** The minimal Node server: on files (node-file) or, with `memory`, from memory (node-mem). */
+export async function startNodeFile(dir: string, memory = false): Promise<Target> {
   const port = await freePort();
-  const root = path.join(dir, 'node-file');
+  const name = memory ? 'node-mem' : 'node-file';
+  const root = path.join(dir, name);
   mkdirSync(path.join(root, BUCKET), { recursive: true });
-  const child = spawn(process.execPath, [path.join(__dirname, 'node-file-server.js'), String(port), root], { stdio: ['ignore', 'ignore', 'inherit'] });
-  await waitFor(port, child, 'node-file');
+  const child = spawn(process.execPath, [path.join(__dirname, 'node-file-server.js'), String(port), root, ...(memory ? ['--memory'] : [])], { stdio: ['ignore', 'ignore', 'inherit'] });
+  await waitFor(port, child, name);
   return {
-    name: 'node-file', port, pid: child.pid!, canPut: true, canList: false,
+    name, port, pid: child.pid!, canPut: true, canList: false,
     place: async (key, body) => {
       const file = path.join(root, BUCKET, key);
       mkdirSync(path.dirname(file), { recursive: true });

@@ -77,9 +77,13 @@ export function percentDecode(s: string, plusIsSpace: boolean): Buffer {
   return Buffer.concat(parts);
 }
 
+// A path of unreserved characters and '/' is its own canonical form (most keys, every bench key).
+const PLAIN_PATH = /^[A-Za-z0-9\-_.~/]+$/;
+
 /** S3 canonical URI: each segment decoded then encoded once; '/' (and so empty segments) kept. */
 export function canonicalUri(rawPath: string): string {
   if (rawPath === '') return '/';
+  if (PLAIN_PATH.test(rawPath)) return rawPath;
   return rawPath.split('/').map((seg) => awsEncodeBytes(percentDecode(seg, false))).join('/');
 }
 
@@ -97,22 +101,23 @@ export function parseQuery(rawQuery: string): Array<[string, string]> {
 
 /** Sorted by encoded key, then encoded value (not by the joined 'k=v', which orders 'a-b' before 'a'). */
 export function canonicalQuery(rawQuery: string, skipSignature: boolean): string {
+  if (rawQuery === '') return '';
   const pairs = splitQuery(rawQuery).map(([k, v]): [string, string] => [awsEncodeBytes(k), awsEncodeBytes(v)])
     .filter(([k]) => !(skipSignature && k === 'X-Amz-Signature'));
   pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
   return pairs.map(([k, v]) => `${k}=${v}`).join('&');
 }
 
-function headerValues(input: AuthInput, name: string): string[] {
-  if (input.rawHeaders) {
-    const vals: string[] = [];
-    for (let i = 0; i + 1 < input.rawHeaders.length; i += 2) {
-      if (input.rawHeaders[i].toLowerCase() === name) vals.push(input.rawHeaders[i + 1]);
-    }
-    return vals;
+/** Every value of each header as sent (repeated headers in order), by lower-case name. */
+function rawHeaderMap(raw: string[]): Map<string, string[]> {
+  const m = new Map<string, string[]>();
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i].toLowerCase();
+    const vals = m.get(name);
+    if (vals) vals.push(raw[i + 1]);
+    else m.set(name, [raw[i + 1]]);
   }
-  const v = input.headers[name];
-  return v === undefined ? [] : Array.isArray(v) ? v : [v];
+  return m;
 }
 
 function header(input: AuthInput, name: string): string | undefined {
@@ -132,8 +137,23 @@ export function headerText(v: string): string {
   return u.includes('\uFFFD') ? v : u;
 }
 
+// Values without runs of whitespace (nearly all) need no collapsing.
+const SPACE_RUN = /\s\s|[\t\n\r\f\v]/;
+
+function canonicalValue(v: string): string {
+  const t = headerText(v).trim();
+  return SPACE_RUN.test(t) ? t.replace(/\s+/g, ' ') : t;
+}
+
 export function canonicalHeaders(input: AuthInput, signed: string[]): string {
-  return signed.map((h) => `${h}:${headerValues(input, h).map((v) => headerText(v).trim().replace(/\s+/g, ' ')).join(',')}\n`).join('');
+  const raw = input.rawHeaders ? rawHeaderMap(input.rawHeaders) : undefined;
+  let out = '';
+  for (const h of signed) {
+    const v = input.headers[h];
+    const vals = raw ? raw.get(h) ?? [] : v === undefined ? [] : Array.isArray(v) ? v : [v];
+    out += `${h}:${vals.length === 1 ? canonicalValue(vals[0]) : vals.map(canonicalValue).join(',')}\n`;
+  }
+  return out;
 }
 
 export function sha256Hex(data: string | Buffer): string {
@@ -168,16 +188,22 @@ export function signaturesEqual(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/** ISO8601 basic 'YYYYMMDDTHHMMSSZ' → Date, or undefined when malformed. */
+const AMZ_DATE = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
+
+/** ISO8601 basic 'YYYYMMDDTHHMMSSZ' → Date, or undefined when malformed or not a real time. */
 export function parseAmzDate(s: string): Date | undefined {
-  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(s);
+  const m = AMZ_DATE.exec(s);
   if (!m) return undefined;
-  const d = new Date(Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]));
-  return formatAmzDate(d) === s ? d : undefined;
+  const [y, mo, day, h, mi, sec] = [+m[1], +m[2], +m[3], +m[4], +m[5], +m[6]];
+  const d = new Date(Date.UTC(y, mo - 1, day, h, mi, sec));
+  // Date.UTC rolls 31 April over into May: a field out of range shows as a different date.
+  if (d.getUTCFullYear() !== y || d.getUTCMonth() !== mo - 1 || d.getUTCDate() !== day || h > 23 || mi > 59 || sec > 59) return undefined;
+  return d;
 }
 
 export function formatAmzDate(d: Date): string {
-  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  const iso = d.toISOString(); // YYYY-MM-DDTHH:MM:SS.sssZ
+  return `${iso.slice(0, 4)}${iso.slice(5, 7)}${iso.slice(8, 13)}${iso.slice(14, 16)}${iso.slice(17, 19)}Z`;
 }
 
 // ---- verification ----
@@ -208,7 +234,28 @@ function parseSignedHeaders(v: string, bad: (m: string) => S3Error): string[] {
   return list;
 }
 
+// Clients send the same "AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., " before each new
+// Signature for a whole day: what was parsed from that prefix is kept (bounded), so a request
+// only checks its signature's form. Only prefixes that parsed cleanly are kept.
+const AUTH_CACHE_MAX = 1024;
+const authCache = new Map<string, Omit<AuthParams, 'signature'>>();
+
 function parseAuthorizationHeader(value: string): AuthParams {
+  const at = value.lastIndexOf('Signature=');
+  const sig = at > 0 ? value.slice(at + 10) : '';
+  const prefix = at > 0 ? value.slice(0, at) : '';
+  const hit = prefix ? authCache.get(prefix) : undefined;
+  if (hit && HEX64.test(sig)) return { ...hit, signature: sig.toLowerCase() };
+  const parsed = parseAuthorizationFields(value);
+  if (prefix && sig === parsed.signature) {
+    if (authCache.size >= AUTH_CACHE_MAX) authCache.delete(authCache.keys().next().value as string);
+    const { signature: _, ...rest } = parsed;
+    authCache.set(prefix, rest);
+  }
+  return parsed;
+}
+
+function parseAuthorizationFields(value: string): AuthParams {
   const bad = (m: string) => new S3Error('AuthorizationHeaderMalformed', `The authorization header is malformed; ${m}`);
   const trimmed = value.trim();
   const sp = trimmed.search(/\s/);
@@ -251,7 +298,8 @@ function parseHeaderAuth(input: AuthInput, authHeader: string, now: Date): Parse
   const httpDate = header(input, 'date');
   const d = xDate !== undefined ? parseAmzDate(xDate) : httpDate !== undefined ? new Date(httpDate) : undefined;
   if (!d || Number.isNaN(d.getTime())) fail('AccessDenied', 'AWS authentication requires a valid Date or x-amz-date header');
-  const amzDate = formatAmzDate(d);
+  // A valid x-amz-date is already in the basic format (parseAmzDate checked every field).
+  const amzDate = xDate !== undefined ? xDate : formatAmzDate(d);
   if (Math.abs(now.getTime() - d.getTime()) > MAX_SKEW_MS) {
     fail('RequestTimeTooSkewed', undefined, { RequestTime: amzDate, ServerTime: now.toISOString(), MaxAllowedSkewMilliseconds: String(MAX_SKEW_MS) });
   }
