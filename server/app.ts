@@ -161,6 +161,7 @@ export async function createServer(config: ServerConfig, opts: { logger?: boolea
   app.addContentTypeParser('*', (_req, _payload, done) => done(null, undefined));
   await app.register(multipartPlugin, { limits: { fileSize: config.maxObjectSize, fields: 100, fieldSize: 1024 * 1024 } });
 
+  const debug = opts.logger !== false && (config.logLevel === 'debug' || config.logLevel === 'trace');
   const unsigned = (raw: IncomingMessage) => !raw.headers.authorization && !(raw.url ?? '').includes('X-Amz-Signature');
 
   app.route({
@@ -201,7 +202,7 @@ export async function createServer(config: ServerConfig, opts: { logger?: boolea
         metrics.latency.observe({ op }, secs);
         metrics.bytesIn.inc(ctx.bytesIn);
         metrics.bytesOut.inc(bytesOut);
-        request.log.debug({ reqId: id, op, status, ms: Math.round(secs * 1e4) / 10, bytesIn: ctx.bytesIn, bytesOut }, 'request');
+        if (debug) request.log.debug({ reqId: id, op, status, ms: Math.round(secs * 1e4) / 10, bytesIn: ctx.bytesIn, bytesOut }, 'request');
       };
       const fail = (e: unknown) => {
         const err = toS3Error(e);

@@ -245,7 +245,9 @@ function parseAuthorizationHeader(value: string): AuthParams {
   const sig = at > 0 ? value.slice(at + 10) : '';
   const prefix = at > 0 ? value.slice(0, at) : '';
   const hit = prefix ? authCache.get(prefix) : undefined;
-  if (hit && HEX64.test(sig)) return { ...hit, signature: sig.toLowerCase() };
+  if (hit && HEX64.test(sig)) {
+    return { accessKey: hit.accessKey, date: hit.date, region: hit.region, service: hit.service, signedHeaders: hit.signedHeaders, signature: sig.toLowerCase() };
+  }
   const parsed = parseAuthorizationFields(value);
   if (prefix && sig === parsed.signature) {
     if (authCache.size >= AUTH_CACHE_MAX) authCache.delete(authCache.keys().next().value as string);
