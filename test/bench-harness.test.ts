@@ -30,3 +30,23 @@ t.test('npm run bench, in miniature', async (t) => {
   t.match(md, /\| kiln \/ node-file ops\/s \| [0-9.]+ \|/, 'the ratio against the reference is printed');
   t.same(readdirSync(dir).filter((f) => f.startsWith('kiln-bench-')), [], 'the run removed its data');
 });
+
+t.test('the load from several client processes (--client-procs), node-mem reference', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'kiln-bench-test-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const out = path.join(dir, 'table.md');
+  execFileSync(process.execPath, [path.join(__dirname, '..', 'bench', 'http', 'run.js'),
+    '--targets', 'kiln,node-mem', '--scenarios', 'put-4k,get-4k,range-8m', '--seconds', '0.3', '--warmup', '0.1',
+    '--rounds', '1', '--no-drive', '--client-procs', '3', '--dir', dir, '--out', out], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 300_000 });
+  const md = readFileSync(out, 'utf8');
+  for (const scenario of ['PUT 4 KiB', 'GET 4 KiB', 'GET 8 MiB ranges']) {
+    for (const target of ['kiln', 'node-mem']) {
+      const row = md.split('\n').find((r) => r.startsWith(`| ${scenario}`) && r.includes(`| ${target} |`));
+      t.ok(row, `${scenario} on ${target} is reported`);
+      const cols = row!.split('|').map((c) => c.trim());
+      t.ok(Number(cols[3].replace(/,/g, '')) > 0, `${scenario} on ${target}: some operations completed`);
+      t.equal(cols[8], '0', `${scenario} on ${target}: no errors`);
+    }
+  }
+  t.match(md, /\| GET 4 KiB \| kiln \/ node-mem ops\/s \| [0-9.]+ \|/, 'the ratio against Node\'s ceiling is printed');
+});

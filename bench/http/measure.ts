@@ -51,28 +51,30 @@ export function treeCpu(root: number): number {
   return total;
 }
 
+/** What one client process measured in one cell, before percentiles (several processes merge). */
+export interface Raw { lat: number[]; bytes: number; errors: number; first: number; seconds: number; clientCpu: number }
+
 /**
- * Run `op` from `concurrency` loops until `maxOps` operations or `seconds` have passed, whichever
- * first, after an unrecorded warm-up. `op` returns the bytes it moved, or throws / returns -1.
+ * Warm-up: the same operations, not recorded (JIT, caches, keep-alive connections), with
+ * indices far from the measured ones so keys written do not collide.
  */
-export async function load(serverPid: number, concurrency: number, maxOps: number, seconds: number, op: (i: number) => Promise<number>,
-  warm: { seconds: number; maxOps: number; reset?: () => void } = { seconds: 0, maxOps: 0 }): Promise<Result> {
-  // Warm-up: the same operations, not recorded (JIT, caches, keep-alive connections), with
-  // indices far from the measured ones so keys written do not collide.
-  if (warm.seconds > 0) {
-    let w = 0;
-    const until = performance.now() + warm.seconds * 1000;
-    await Promise.all(Array.from({ length: concurrency }, async () => {
-      while (w < warm.maxOps && performance.now() < until) await op(1_000_000_000 + w++).catch(() => -1);
-    }));
-    warm.reset?.();
-  }
+export async function warmUp(concurrency: number, op: (i: number) => Promise<number>, warm: { seconds: number; maxOps: number; reset?: () => void }): Promise<void> {
+  if (warm.seconds <= 0) return;
+  let w = 0;
+  const until = performance.now() + warm.seconds * 1000;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (w < warm.maxOps && performance.now() < until) await op(1_000_000_000 + w++).catch(() => -1);
+  }));
+  warm.reset?.();
+}
+
+/** Run `op` from `concurrency` loops until `maxOps` operations or `seconds` have passed, whichever first. */
+export async function measure(concurrency: number, maxOps: number, seconds: number, op: (i: number) => Promise<number>): Promise<Raw> {
   const lat: number[] = [];
   let next = 0;
   let bytes = 0;
   let errors = 0;
   let first = -1;
-  const s0 = treeCpu(serverPid);
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   const deadline = t0 + seconds * 1000;
@@ -88,14 +90,28 @@ export async function load(serverPid: number, concurrency: number, maxOps: numbe
       else { bytes += n; lat.push(ms); }
     }
   }));
-  const secs = (performance.now() - t0) / 1000;
   const c = process.cpuUsage(c0);
-  lat.sort((x, y) => x - y);
+  return { lat, bytes, errors, first, seconds: (performance.now() - t0) / 1000, clientCpu: (c.user + c.system) / 1e6 };
+}
+
+/** One result from the raw figures of every client process (they ran side by side). */
+export function summarize(raws: Raw[], serverCpu: number): Result {
+  const lat = raws.flatMap((r) => r.lat).sort((x, y) => x - y);
   const pct = (q: number) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(lat.length * q))] : NaN);
+  const sum = (f: (r: Raw) => number) => raws.reduce((a, r) => a + f(r), 0);
   return {
-    ops: lat.length, seconds: secs, bytes, errors, p50: pct(0.5), p90: pct(0.9), p99: pct(0.99), first,
-    serverCpu: treeCpu(serverPid) - s0, clientCpu: (c.user + c.system) / 1e6,
+    ops: lat.length, seconds: Math.max(...raws.map((r) => r.seconds)), bytes: sum((r) => r.bytes), errors: sum((r) => r.errors),
+    p50: pct(0.5), p90: pct(0.9), p99: pct(0.99), first: raws[0].first, serverCpu, clientCpu: sum((r) => r.clientCpu),
   };
+}
+
+/** Warm up, then measure, in this process. */
+export async function load(serverPid: number, concurrency: number, maxOps: number, seconds: number, op: (i: number) => Promise<number>,
+  warm: { seconds: number; maxOps: number; reset?: () => void } = { seconds: 0, maxOps: 0 }): Promise<Result> {
+  await warmUp(concurrency, op, warm);
+  const s0 = treeCpu(serverPid);
+  const raw = await measure(concurrency, maxOps, seconds, op);
+  return summarize([raw], treeCpu(serverPid) - s0);
 }
 
 /** The drive itself, with dd: sequential 64 MiB writes (direct, buffered+fsync) and 4 KiB writes each made durable. */

@@ -7,13 +7,16 @@
 //                               [--scenarios put-4k,get-4k,...] [--list-keys N] [--durability strict|relaxed] [--out FILE]
 //                               [--kiln-cpus 0-3]   (taskset for the Kiln server: core scaling) [--rounds N]
 //                               [--kiln-workers N]  (kiln server --workers N: HTTP worker processes)
+//                               [--client-procs N] [--client-cpus 4-15]  (the load from N client processes, pinned)
 //                               [--no-drive]        (skip the dd measurements of the drive) [--warmup SECONDS]
 import { mkdtempSync, rmSync, writeFileSync, readFileSync, chmodSync } from 'node:fs';
 import { tmpdir, cpus, totalmem, loadavg } from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { LoadClient } from './client';
-import { load, rawDrive, Result } from './measure';
+import { spawn } from 'node:child_process';
+import { load, rawDrive, summarize, treeCpu, Raw, Result } from './measure';
+import { opFor, objectKey, CellSpec, Scenario } from './cell';
 import { BUCKET, Target, TargetName, startKiln, startNginx, startNodeFile, startS3rver, startMoto, nginxAvailable, motoAvailable } from './targets';
 
 const KiB = 1024;
@@ -32,13 +35,15 @@ const DURABILITY = arg('--durability', 'strict') as 'strict' | 'relaxed';
 const OUT = arg('--out', '');
 const KILN_CPUS = arg('--kiln-cpus', '');
 const KILN_WORKERS = arg('--kiln-workers', '1');
+const CLIENT_PROCS = Number(arg('--client-procs', '1'));
+const CLIENT_CPUS = arg('--client-cpus', '');
 const ROUNDS = Number(arg('--rounds', QUICK ? '1' : '2'));
 const WARMUP = Number(arg('--warmup', QUICK ? '0.5' : '1'));
 
-type Kind = 'put' | 'get' | 'range' | 'list' | 'mixed';
-interface Scenario { id: string; what: string; kind: Kind; size: number; conc: number; objects: number; ref: TargetName; maxOps: number; optIn?: boolean }
 
-const SCENARIOS: Scenario[] = [
+interface BenchScenario extends Scenario { ref: TargetName }
+
+const SCENARIOS: BenchScenario[] = [
   { id: 'put-4k', what: 'PUT 4 KiB', kind: 'put', size: 4 * KiB, conc: 16, objects: 0, ref: 's3rver', maxOps: 200_000 },
   // Opt-in (--scenarios put-16b): a PUT that is nearly all index work, beside put-4k it shows what the body costs.
   { id: 'put-16b', what: 'PUT 16 B', kind: 'put', size: 16, conc: 16, objects: 0, ref: 's3rver', maxOps: 200_000, optIn: true },
@@ -66,7 +71,6 @@ function serves(t: Target, s: Scenario): boolean {
   return true;
 }
 
-const objectKey = (s: Scenario, i: number) => `${s.kind === 'range' ? 'get-64m' : s.id}/obj-${String(i).padStart(6, '0')}`;
 
 async function prepare(t: Target, s: Scenario, body: Buffer, done: Set<string>): Promise<void> {
   const n = s.kind === 'get' || s.kind === 'range' || s.kind === 'mixed' ? s.objects : 0;
@@ -91,58 +95,51 @@ async function prepareList(t: Target, keys: number): Promise<void> {
   client.close();
 }
 
-function rfc3986(s: string): string {
-  return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-}
-
 async function run(t: Target, s: Scenario, body: Buffer, runId: string): Promise<Result> {
-  const client = new LoadClient(t.port, s.conc, t.creds);
-  const url = (k: string) => `/${BUCKET}/${k}`;
-  const ok = (status: number, bytes: number) => (status >= 200 && status < 300 ? bytes : -1);
   const warm = { seconds: WARMUP, maxOps: Math.max(1, Math.floor(budget(t.name, s) / 4)) };
+  // Listing follows one continuation chain: one connection, one process.
+  if (CLIENT_PROCS > 1 && s.kind !== 'list') return runInChildren(t, s, runId, warm);
+  const client = new LoadClient(t.port, s.kind === 'list' ? 1 : s.conc, t.creds);
   try {
-    switch (s.kind) {
-      case 'put':
-        return await load(t.pid, s.conc, budget(t.name, s), SECONDS, async (i) => {
-          const r = await client.request('PUT', url(`${s.id}/${runId}-${i}`), { body: body.subarray(0, s.size) });
-          return ok(r.status, s.size);
-        }, warm);
-      case 'get':
-        return await load(t.pid, s.conc, budget(t.name, s), SECONDS, async (i) => {
-          const r = await client.request('GET', url(objectKey(s, i % s.objects)));
-          return ok(r.status, r.bytes === s.size ? r.bytes : -1);
-        }, warm);
-      case 'range': {
-        const span = 8 * MiB;
-        return await load(t.pid, s.conc, budget(t.name, s), SECONDS, async (i) => {
-          const at = (i * 7 % (s.size / span)) * span;
-          const r = await client.request('GET', url(objectKey(s, i % s.objects)), { headers: { range: `bytes=${at}-${at + span - 1}` } });
-          return ok(r.status, r.bytes === span ? r.bytes : -1);
-        }, warm);
-      }
-      case 'mixed':
-        return await load(t.pid, s.conc, budget(t.name, s), SECONDS, async (i) => {
-          if (i % 10 < 7) {
-            const r = await client.request('GET', url(objectKey(s, i % s.objects)));
-            return ok(r.status, r.bytes === s.size ? r.bytes : -1);
-          }
-          const r = await client.request('PUT', url(`${s.id}/${runId}-w${i}`), { body: body.subarray(0, s.size) });
-          return ok(r.status, s.size);
-        }, warm);
-      case 'list': {
-        let token: string | undefined;
-        return await load(t.pid, 1, budget(t.name, s), SECONDS, async () => {
-          const q = [...(token ? [`continuation-token=${rfc3986(token)}`] : []), 'list-type=2', 'max-keys=1000', 'prefix=list%2F'].join('&');
-          const r = await client.request('GET', `/${BUCKET}`, { query: q, keepBody: true });
-          if (r.status !== 200) return -1;
-          const m = /<NextContinuationToken>([^<]+)<\/NextContinuationToken>/.exec(r.body ?? '');
-          token = m ? m[1].replace(/&amp;/g, '&').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'") : undefined;
-          return r.bytes;
-        }, { ...warm, reset: () => { token = undefined; } });
-      }
-    }
+    const { op, reset } = opFor(client, s, body, runId);
+    return await load(t.pid, s.kind === 'list' ? 1 : s.conc, budget(t.name, s), SECONDS, op, { ...warm, reset });
   } finally {
     client.close();
+  }
+}
+
+/** The cell from CLIENT_PROCS processes (pinned to --client-cpus), each with its share of the connections and ops. */
+async function runInChildren(t: Target, s: Scenario, runId: string, warm: { seconds: number; maxOps: number }): Promise<Result> {
+  const n = Math.min(CLIENT_PROCS, s.conc);
+  const cell = path.join(__dirname, 'cell.js');
+  const kids = Array.from({ length: n }, (_, k) => {
+    const [cmd, argv] = CLIENT_CPUS ? ['taskset', ['-c', CLIENT_CPUS, process.execPath, cell]] : [process.execPath, [cell]];
+    const child = spawn(cmd, argv, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const conc = Math.floor(s.conc / n) + (k < s.conc % n ? 1 : 0);
+    const spec: CellSpec = {
+      port: t.port, creds: t.creds, scenario: s, conc, seconds: SECONDS, runId: `${runId}-c${k}`,
+      maxOps: Math.ceil(budget(t.name, s) / n), warm: { seconds: warm.seconds, maxOps: Math.ceil(warm.maxOps / n) },
+    };
+    const next = () => new Promise<{ ready?: boolean; raw?: Raw }>((resolve, reject) => {
+      child.once('message', resolve);
+      child.once('exit', (code) => reject(new Error(`client process exited with ${code}`)));
+    });
+    const ready = next();
+    child.send(spec);
+    return { child, ready };
+  });
+  try {
+    await Promise.all(kids.map((k) => k.ready));
+    const s0 = treeCpu(t.pid);
+    const done = kids.map((k) => new Promise<Raw>((resolve, reject) => {
+      k.child.once('message', (m: { raw: Raw }) => resolve(m.raw));
+      k.child.once('exit', (code) => reject(new Error(`client process exited with ${code}`)));
+    }));
+    for (const k of kids) k.child.send('go');
+    const raws = await Promise.all(done);
+    return summarize(raws, treeCpu(t.pid) - s0);
+  } finally {
+    for (const k of kids) if (k.child.exitCode === null) k.child.kill();
   }
 }
 
