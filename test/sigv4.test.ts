@@ -2,7 +2,7 @@ import t from 'tap';
 import { createHash, createHmac } from 'node:crypto';
 import aws4 from 'aws4';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { canonicalQuery, canonicalUri, formatAmzDate, parseAmzDate, signingKeyFor, verifySigV4, type AuthInput, type SecretLookup } from '../server/auth/sigv4';
+import { canonicalQuery, canonicalUri, formatAmzDate, hmacHex, parseAmzDate, sha256Hex, signaturesEqual, signingKeyFor, verifySigV4, type AuthInput, type SecretLookup } from '../server/auth/sigv4';
 
 // Minimal node:crypto hash for the smithy signer (the @aws-crypto packages are not installed).
 type Src = string | ArrayBuffer | ArrayBufferView;
@@ -247,4 +247,21 @@ t.test('canonicalisation helpers', async (t) => {
   t.equal(canonicalQuery('uploads', false), 'uploads=');
   t.equal(canonicalQuery('b=2&a=z&a=y&a-b=1&c=x+y', false), 'a=y&a=z&a-b=1&b=2&c=x%20y');
   t.equal(canonicalQuery('X-Amz-Signature=abc&z=1', true), 'z=1');
+});
+
+t.test('HMAC and hash helpers agree with node:crypto', async (t) => {
+  for (const keyLen of [0, 1, 32, 63, 64, 65, 100]) {
+    const key = Buffer.alloc(keyLen, 0).map((_, i) => (i * 37 + keyLen) & 255) as Buffer;
+    for (const data of ['', 'x', 'AWS4-HMAC-SHA256\n20261122T102030Z\nscope\n' + 'ab'.repeat(32), 'ünïcödé \u{1F600}', 'y'.repeat(5000)]) {
+      t.equal(hmacHex(key, data), createHmac('sha256', key).update(data, 'utf8').digest('hex'), `key ${keyLen} bytes, data ${data.length} chars`);
+      t.equal(hmacHex(key, data), hmacHex(key, data), 'the same again (pads cached)');
+    }
+  }
+  t.equal(sha256Hex('abc'), createHash('sha256').update('abc').digest('hex'));
+  t.equal(sha256Hex(Buffer.from('abc')), createHash('sha256').update('abc').digest('hex'));
+  const sig = 'a'.repeat(63) + 'f';
+  t.ok(signaturesEqual(sig, sig.toUpperCase()), 'case-insensitive');
+  t.notOk(signaturesEqual(sig, 'a'.repeat(64)));
+  t.notOk(signaturesEqual(sig, sig.slice(1)), 'length differs');
+  t.notOk(signaturesEqual('0'.repeat(64), '\u0010'.repeat(64)), 'no folding of other characters');
 });

@@ -4,11 +4,11 @@
 // signature, checksum trailer, decoded length) fails the stream before it can end, so a
 // consumer that commits only on a clean end never commits a corrupt or forged body.
 
-import { createHash, createHmac, type Hash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { S3Error } from '../errors';
 import { algorithmFromHeader, checksumByteLength, createChecksum, type ChecksumAlgorithm, type StreamingChecksum } from '../checksums';
-import { EMPTY_SHA256, signaturesEqual, type AuthContext } from './sigv4';
+import { EMPTY_SHA256, hmacHex, signaturesEqual, type AuthContext } from './sigv4';
 
 export interface ChunkedOptions {
   /** one of the three STREAMING-* modes */
@@ -190,7 +190,7 @@ class AwsChunkedDecoder extends Transform {
     if (this.signed) {
       const ctx = this.opts.ctx!;
       const sts = `AWS4-HMAC-SHA256-PAYLOAD\n${ctx.amzDate}\n${ctx.scope}\n${this.prevSig}\n${EMPTY_SHA256}\n${this.chunkHash!.digest('hex')}`;
-      if (!signaturesEqual(createHmac('sha256', ctx.signingKey).update(sts).digest('hex'), this.chunkSig)) {
+      if (!signaturesEqual(hmacHex(ctx.signingKey, sts), this.chunkSig)) {
         throw new S3Error('SignatureDoesNotMatch', 'The chunk signature does not match.');
       }
       this.prevSig = this.chunkSig;
@@ -230,7 +230,7 @@ class AwsChunkedDecoder extends Transform {
       const ctx = this.opts.ctx!;
       if (this.trailerSig === undefined) throw new S3Error('SignatureDoesNotMatch', 'Missing x-amz-trailer-signature.');
       const sts = `AWS4-HMAC-SHA256-TRAILER\n${ctx.amzDate}\n${ctx.scope}\n${this.prevSig}\n${createHash('sha256').update(this.trailerText, 'latin1').digest('hex')}`;
-      if (!signaturesEqual(createHmac('sha256', ctx.signingKey).update(sts).digest('hex'), this.trailerSig)) {
+      if (!signaturesEqual(hmacHex(ctx.signingKey, sts), this.trailerSig)) {
         throw new S3Error('SignatureDoesNotMatch', 'The trailer signature does not match.');
       }
     }

@@ -2,7 +2,8 @@
 // (paths encoded once, never normalised). Header and presigned-query auth share one
 // canonical-request builder; only the parsing of the auth parameters differs.
 
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import * as crypto from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { S3Error, type S3ErrorCode } from '../errors';
 
 export interface SecretLookup { (accessKey: string): Promise<string | undefined> }
@@ -96,6 +97,7 @@ function splitQuery(rawQuery: string): Array<[Buffer, Buffer]> {
 }
 
 export function parseQuery(rawQuery: string): Array<[string, string]> {
+  if (rawQuery === '') return [];
   return splitQuery(rawQuery).map(([k, v]) => [k.toString('utf8'), v.toString('utf8')]);
 }
 
@@ -156,8 +158,34 @@ export function canonicalHeaders(input: AuthInput, signed: string[]): string {
   return out;
 }
 
+// crypto.hash (Node >= 20.12) hashes in one call, without a Hash object to build and collect.
+const oneShot = (crypto as unknown as { hash?: (alg: string, data: string | Buffer, enc: 'hex' | 'buffer') => string | Buffer }).hash;
+
 export function sha256Hex(data: string | Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
+  return oneShot ? oneShot('sha256', data, 'hex') as string : createHash('sha256').update(data).digest('hex');
+}
+
+// HMAC-SHA256 (RFC 2104) as two one-shot hashes over the key's pads, kept per signing key (the
+// same Buffer all day, from signingKeyFor): one per request and per aws-chunked chunk, where
+// building an Hmac object was the largest single cost of verifying a signature.
+const pads = new WeakMap<Buffer, [Buffer, Buffer]>();
+
+export function hmacHex(key: Buffer, data: string): string {
+  if (!oneShot || key.length > 64) return createHmac('sha256', key).update(data, 'utf8').digest('hex');
+  let p = pads.get(key);
+  if (!p) {
+    const inner = Buffer.alloc(64, 0x36), outer = Buffer.alloc(64, 0x5c);
+    for (let i = 0; i < key.length; i++) { inner[i] ^= key[i]; outer[i] ^= key[i]; }
+    pads.set(key, p = [inner, outer]);
+  }
+  const msg = Buffer.allocUnsafe(64 + Buffer.byteLength(data, 'utf8'));
+  p[0].copy(msg, 0);
+  msg.write(data, 64, 'utf8');
+  const h = oneShot('sha256', msg, 'buffer') as Buffer;
+  const out = Buffer.allocUnsafe(96);
+  p[1].copy(out, 0);
+  h.copy(out, 64);
+  return oneShot('sha256', out, 'hex') as string;
 }
 
 export function hmac(key: Buffer | string, data: string): Buffer {
@@ -168,10 +196,14 @@ export function hmac(key: Buffer | string, data: string): Buffer {
 const KEY_CACHE_MAX = 256;
 const keyCache = new Map<string, Buffer>();
 
+let lastKey: { secret: string; date: string; region: string; service: string; key: Buffer } = { secret: '', date: '', region: '', service: '', key: Buffer.alloc(0) };
+
 export function signingKeyFor(secret: string, date: string, region: string, service: string): Buffer {
+  const l = lastKey;
+  if (l.secret === secret && l.date === date && l.region === region && l.service === service) return l.key;
   const cacheKey = `${secret}\0${date}\0${region}\0${service}`;
   const hit = keyCache.get(cacheKey);
-  if (hit) return hit;
+  if (hit) { lastKey = { secret, date, region, service, key: hit }; return hit; }
   const key = hmac(hmac(hmac(hmac('AWS4' + secret, date), region), service), 'aws4_request');
   if (keyCache.size >= KEY_CACHE_MAX) keyCache.delete(keyCache.keys().next().value as string);
   keyCache.set(cacheKey, key);
@@ -182,22 +214,30 @@ export function stringToSign(amzDate: string, scope: string, canonicalRequest: s
   return `${ALGORITHM}\n${amzDate}\n${scope}\n${sha256Hex(canonicalRequest)}`;
 }
 
-/** Constant-time comparison of two hex signatures (inputs are already validated as 64 hex). */
+/** Constant-time comparison of two hex signatures, case-insensitive: every character is looked at whatever differs. */
 export function signaturesEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a.toLowerCase(), 'utf8'), y = Buffer.from(b.toLowerCase(), 'utf8');
-  return x.length === y.length && timingSafeEqual(x, y);
+  if (a.length !== b.length) return false;
+  const x = a.toLowerCase(), y = b.toLowerCase();
+  let diff = 0;
+  for (let i = 0; i < x.length; i++) diff |= x.charCodeAt(i) ^ y.charCodeAt(i);
+  return diff === 0;
 }
 
 const AMZ_DATE = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
 
+// Requests arriving in the same second carry the same x-amz-date.
+let lastAmz: { s: string; d: Date } = { s: '', d: new Date(0) };
+
 /** ISO8601 basic 'YYYYMMDDTHHMMSSZ' → Date, or undefined when malformed or not a real time. */
 export function parseAmzDate(s: string): Date | undefined {
+  if (s === lastAmz.s) return new Date(lastAmz.d.getTime());
   const m = AMZ_DATE.exec(s);
   if (!m) return undefined;
   const [y, mo, day, h, mi, sec] = [+m[1], +m[2], +m[3], +m[4], +m[5], +m[6]];
   const d = new Date(Date.UTC(y, mo - 1, day, h, mi, sec));
   // Date.UTC rolls 31 April over into May: a field out of range shows as a different date.
   if (d.getUTCFullYear() !== y || d.getUTCMonth() !== mo - 1 || d.getUTCDate() !== day || h > 23 || mi > 59 || sec > 59) return undefined;
+  lastAmz = { s, d: new Date(d.getTime()) };
   return d;
 }
 
@@ -383,7 +423,7 @@ export async function verifySigV4(input: AuthInput, lookup: SecretLookup): Promi
     + `${canonicalHeaders(input, params.signedHeaders)}\n${params.signedHeaders.join(';')}\n`;
   const check = (payload: string) => {
     const sts = stringToSign(amzDate, scope, head + payload);
-    return { ok: signaturesEqual(createHmac('sha256', signingKey).update(sts).digest('hex'), params.signature), sts, canonical: head + payload };
+    return { ok: signaturesEqual(hmacHex(signingKey, sts), params.signature), sts, canonical: head + payload };
   };
   let r = check(payloadLine);
   if (!r.ok && emptyFallback && check(EMPTY_SHA256).ok) {
