@@ -127,6 +127,8 @@ export async function createServer(config: ServerConfig, opts: { logger?: boolea
     logger: opts.logger === false ? false : { level: config.logLevel },
     // Kiln writes one log line per request itself (with the S3 operation), at debug level.
     logController: new LogController({ disableRequestLogging: true }),
+    // Kiln's log lines name the request id themselves: no pino child logger built per request.
+    childLoggerFactory: (logger: unknown) => logger,
     exposeHeadRoutes: false,
     return503OnClosing: true,
     keepAliveTimeout: 75_000,
