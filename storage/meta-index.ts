@@ -166,7 +166,9 @@ export class MetaIndex implements Index {
       const p: Pending = { ops, seq: ++this.seq, targets: this.replicas.length, acks: 0, fails: 0, done: false, resolve, reject };
       for (const r of this.replicas) {
         r.queue.push(p);
-        if (!r.busy) void this.pump(r);
+        // The first commit after a quiet spell waits for the end of this loop turn, so the
+        // commits that complete in the same turn share its write (one LevelDB batch per replica).
+        if (!r.busy) { r.busy = true; setImmediate(() => void this.pump(r)); }
       }
     });
   }
