@@ -89,8 +89,13 @@ CONF
 markers='not (bucket_logging or bucket_logging_cleanup or fails_without_logging_rollover or bucket_policy or user_policy or role_policy or group_policy or session_policy or abac_test or iam_account or iam_user or iam_role or iam_tenant or iam_cross_account or test_of_sts or webidentity_test or token_claims_trust_policy_test or token_principal_tag_role_policy_test or token_request_tag_trust_policy_test or token_resource_tags_test or token_role_tags_test or token_tag_keys_test or sns or s3select or s3website or s3website_routing_rules or s3website_redirect_location or encryption or sse_s3 or bucket_encryption or object_ownership or lifecycle_expiration or lifecycle_transition or cloud_transition or cloud_restore or target_by_bucket or storage_class)'
 names='not (acl or access_bucket or tenant or public_block or block_public or policy_status or notprincipal or bucket_with_policy or 404_with_policy)'
 
-# Debian's python3-munch lives outside a pyenv interpreter's path.
-export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}/usr/lib/python3/dist-packages"
+# Debian's python3-munch lives outside a pyenv interpreter's path. Only munch is linked in:
+# the whole dist-packages on PYTHONPATH would shadow the interpreter's own boto3, botocore,
+# pytest or pluggy with Debian's older ones, should those packages be installed too.
+mkdir -p "$work/pylib"
+# (the package and its metadata: the suite asks pkg_resources for the distribution)
+for f in /usr/lib/python3/dist-packages/munch /usr/lib/python3/dist-packages/munch-*; do [ -e "$f" ] && ln -s "$f" "$work/pylib/"; done
+export PYTHONPATH="${PYTHONPATH:+$PYTHONPATH:}$work/pylib"
 export S3TEST_CONF="$work/s3tests.conf"
 (cd "$suite" && python3 -m pytest -p no:cacheprovider -q -rN --no-header -o junit_family=xunit2 \
   --junitxml="$work/junit.xml" -m "$markers" -k "$names" s3tests/functional/test_s3.py "$@") >"$work/pytest.log" 2>&1
