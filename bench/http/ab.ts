@@ -39,12 +39,18 @@ async function start(spec: string, dir: string, i: number): Promise<Server> {
     env: { ...process.env, KILN_ROOT_USER: creds.accessKeyId, KILN_ROOT_PASSWORD: creds.secretAccessKey }, stdio: ['ignore', 'ignore', 'inherit'],
   });
   const probe = new LoadClient(port, 1);
-  for (let k = 0; ; k++) {
-    try { if ((await probe.request('GET', '/health/ready')).status === 200) break; } catch { /* not up yet */ }
-    if (k > 150 || child.exitCode !== null) throw new Error(`${spec} did not start`);
-    await new Promise((r) => setTimeout(r, 200));
+  try {
+    for (let k = 0; ; k++) {
+      try { if ((await probe.request('GET', '/health/ready')).status === 200) break; } catch { /* not up yet */ }
+      if (k > 150 || child.exitCode !== null) throw new Error(`${spec} did not start`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } catch (e) {
+    child.kill('SIGKILL'); // never leave a server behind
+    throw e;
+  } finally {
+    probe.close();
   }
-  probe.close();
   const client = new LoadClient(port, CONC, creds);
   await client.request('PUT', `/${BUCKET}`);
   const body = Buffer.alloc(SIZE, 7);
