@@ -17,8 +17,12 @@ export function esc(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ESC[c]).replace(/[\x00-\x08\x0b-\x1f]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-export type XmlValue = string | number | boolean | undefined | null | XmlNode | XmlValue[];
+export type XmlValue = string | number | boolean | undefined | null | XmlNode | XmlRaw | XmlValue[];
 export interface XmlNode { name: string; children: XmlValue; attrs?: Record<string, string> }
+/** Already-rendered XML, emitted as it is: a listing's 1000 entries are built as strings. */
+export interface XmlRaw { raw: string }
+
+export function raw(s: string): XmlRaw { return { raw: s }; }
 
 /** An element; undefined/null children drop the element entirely (optional fields). */
 export function x(name: string, children: XmlValue, attrs?: Record<string, string>): XmlNode {
@@ -29,6 +33,7 @@ function render(v: XmlValue, out: string[]): void {
   if (v === undefined || v === null) return;
   if (Array.isArray(v)) { for (const c of v) render(c, out); return; }
   if (typeof v === 'object') {
+    if ('raw' in v) { out.push(v.raw); return; }
     if (v.children === undefined || v.children === null) return;
     const attrs = v.attrs ? Object.entries(v.attrs).map(([k, a]) => ` ${k}="${esc(a)}"`).join('') : '';
     out.push(`<${v.name}${attrs}>`);
@@ -37,6 +42,13 @@ function render(v: XmlValue, out: string[]): void {
     return;
   }
   out.push(esc(String(v)));
+}
+
+/** An element (or list of them) as a string. */
+export function renderXml(v: XmlValue): string {
+  const out: string[] = [];
+  render(v, out);
+  return out.join('');
 }
 
 /** A complete document whose root carries the S3 namespace. */
@@ -85,5 +97,9 @@ export function children(node: Record<string, unknown[]> | undefined, name: stri
   return v.map((c) => (typeof c === 'object' && c ? (c as Record<string, unknown[]>) : {}));
 }
 
-export function isoDate(ms: number): string { return new Date(ms).toISOString().replace(/\.\d{3}Z$/, '.000Z'); }
+export function isoDate(ms: number): string {
+  const iso = new Date(ms).toISOString();
+  // YYYY-MM-DDTHH:MM:SS.sssZ: whole seconds, as S3 lists them (other lengths: years past 9999).
+  return iso.length === 24 ? `${iso.slice(0, 20)}000Z` : iso.replace(/\.\d{3}Z$/, '.000Z');
+}
 export function httpDate(ms: number): string { return new Date(ms).toUTCString(); }

@@ -289,3 +289,22 @@ t.test('listing errors', async (t) => {
   const big = await raw(srv, { path: `/${Bucket}?list-type=2&max-keys=5000` });
   t.equal(xmlText(big.text, 'MaxKeys'), '1000');
 });
+
+t.test('a listing entry, exactly', async (t) => {
+  // Entries are written as strings on the hot path: pin the XML (escaping, checksum names, owner).
+  const b = 'listing-entry';
+  await s3.send(new CreateBucketCommand({ Bucket: b }));
+  await s3.send(new PutObjectCommand({ Bucket: b, Key: 'a&b<c>"\'', Body: 'x', ChecksumAlgorithm: 'SHA256' }));
+  await s3.send(new PutObjectCommand({ Bucket: b, Key: 'plain', Body: 'yy' }));
+  const r = await raw(srv, { path: `/${b}?list-type=2&fetch-owner=true` });
+  t.equal(r.status, 200);
+  const entries = r.text.match(/<Contents>.*?<\/Contents>/g) ?? [];
+  t.equal(entries.length, 2);
+  t.match(entries[0], /^<Contents><Key>a&amp;b&lt;c&gt;&quot;&apos;<\/Key><LastModified>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z<\/LastModified><ETag>&quot;[0-9a-f]{32}&quot;<\/ETag><ChecksumAlgorithm>SHA256<\/ChecksumAlgorithm><ChecksumType>FULL_OBJECT<\/ChecksumType><Size>1<\/Size><StorageClass>STANDARD<\/StorageClass><Owner><ID>[0-9a-f]{64}<\/ID><DisplayName>[^<]+<\/DisplayName><\/Owner><\/Contents>$/);
+  t.match(entries[1], /^<Contents><Key>plain<\/Key><LastModified>[^<]+<\/LastModified><ETag>&quot;[0-9a-f]{32}&quot;<\/ETag><ChecksumAlgorithm>CRC32<\/ChecksumAlgorithm><ChecksumType>FULL_OBJECT<\/ChecksumType><Size>2<\/Size><StorageClass>STANDARD<\/StorageClass><Owner>/,
+    'the SDK\'s default CRC32 is named; CRC32C, which Kiln always keeps, is not');
+  const v1 = await raw(srv, { path: `/${b}` });
+  t.equal((v1.text.match(/<Owner><ID>[0-9a-f]{64}<\/ID>/g) ?? []).length, 2, 'v1 lists owners');
+  const noOwner = await raw(srv, { path: `/${b}?list-type=2` });
+  t.notMatch(noOwner.text, /<Owner>/, 'v2 without fetch-owner has none');
+});

@@ -2,7 +2,7 @@
 import type { Ctx, Reply } from '../context';
 import { xmlReply } from '../context';
 import { S3Error } from '../errors';
-import { x, xmlDoc, isoDate, XmlValue } from '../xml';
+import { x, xmlDoc, isoDate, esc, raw, renderXml, XmlRaw } from '../xml';
 import { ownerXml } from './bucket';
 import { checkDirectoryListing } from './express';
 import type { ObjectRecord, ListResult } from '../../storage';
@@ -23,14 +23,22 @@ function encodingType(ctx: Ctx): ((s: string) => string) {
   return (s) => encodeURIComponent(s).replace(/%2F/g, '/');
 }
 
-function contents(ctx: Ctx, o: ObjectRecord, enc: (s: string) => string, withOwner: boolean): XmlValue {
-  return x('Contents', [
-    x('Key', enc(o.key)), x('LastModified', isoDate(o.mtime)), x('ETag', `"${o.etag}"`),
-    o.checksums && Object.keys(o.checksums).length ? Object.keys(o.checksums).filter((a) => a !== 'CRC32C' || Object.keys(o.checksums).length === 1).map((a) => x('ChecksumAlgorithm', a)) : undefined,
-    o.checksumType ? x('ChecksumType', o.checksumType) : undefined,
-    x('Size', o.size), x('StorageClass', 'STANDARD'),
-    withOwner ? x('Owner', ownerXml(ctx.identity.accessKey)) : undefined,
-  ]);
+/**
+ * One <Contents> entry, written as a string: a page has up to 1000 of them, and building an element
+ * tree for each was a third of a listing page's time. `owner` is the rendered <Owner> (or '').
+ */
+function contents(o: ObjectRecord, enc: (s: string) => string, owner: string): XmlRaw {
+  let s = `<Contents><Key>${esc(enc(o.key))}</Key><LastModified>${isoDate(o.mtime)}</LastModified><ETag>${esc(`"${o.etag}"`)}</ETag>`;
+  // CRC32C is always kept; it is named only when it is the object's one checksum.
+  const algs = o.checksums ? Object.keys(o.checksums) : [];
+  for (const a of algs) if (a !== 'CRC32C' || algs.length === 1) s += `<ChecksumAlgorithm>${esc(a)}</ChecksumAlgorithm>`;
+  if (o.checksumType) s += `<ChecksumType>${esc(o.checksumType)}</ChecksumType>`;
+  return raw(`${s}<Size>${o.size}</Size><StorageClass>STANDARD</StorageClass>${owner}</Contents>`);
+}
+
+/** The caller as a listing's <Owner>, rendered once per page. */
+function ownerOf(ctx: Ctx, wanted: boolean): string {
+  return wanted ? renderXml(x('Owner', ownerXml(ctx.identity.accessKey))) : '';
 }
 
 async function scan(ctx: Ctx, after: string | undefined): Promise<ListResult & { max: number }> {
@@ -44,6 +52,7 @@ export async function listObjectsV1(ctx: Ctx): Promise<Reply> {
   const marker = ctx.query['marker'] ?? '';
   const r = await scan(ctx, marker || undefined);
   const delim = ctx.query['delimiter'];
+  const owner = ownerOf(ctx, true);
   return xmlReply(xmlDoc('ListBucketResult', [
     // v1 echoes Prefix unencoded even with encoding-type=url (SDKs decode only Marker, Delimiter and keys).
     x('Name', ctx.bucket), x('Prefix', ctx.query['prefix'] ?? ''), x('Marker', enc(marker)), x('MaxKeys', r.max),
@@ -51,7 +60,7 @@ export async function listObjectsV1(ctx: Ctx): Promise<Reply> {
     ctx.query['encoding-type'] ? x('EncodingType', 'url') : undefined,
     x('IsTruncated', r.isTruncated),
     r.isTruncated && delim && r.last !== undefined ? x('NextMarker', enc(r.last)) : undefined,
-    r.objects.map((o) => contents(ctx, o, enc, true)),
+    r.objects.map((o) => contents(o, enc, owner)),
     r.commonPrefixes.map((p) => x('CommonPrefixes', x('Prefix', enc(p)))),
   ]));
 }
@@ -69,6 +78,7 @@ export async function listObjectsV2(ctx: Ctx): Promise<Reply> {
   }
   const r = await scan(ctx, after);
   const delim = ctx.query['delimiter'];
+  const owner = ownerOf(ctx, ctx.query['fetch-owner'] === 'true');
   return xmlReply(xmlDoc('ListBucketResult', [
     x('Name', ctx.bucket), x('Prefix', enc(ctx.query['prefix'] ?? '')),
     ctx.query['start-after'] ? x('StartAfter', enc(ctx.query['start-after'])) : undefined,
@@ -78,7 +88,7 @@ export async function listObjectsV2(ctx: Ctx): Promise<Reply> {
     ctx.query['encoding-type'] ? x('EncodingType', 'url') : undefined,
     x('IsTruncated', r.isTruncated),
     r.isTruncated && r.last !== undefined ? x('NextContinuationToken', encodeToken(r.last)) : undefined,
-    r.objects.map((o) => contents(ctx, o, enc, ctx.query['fetch-owner'] === 'true')),
+    r.objects.map((o) => contents(o, enc, owner)),
     r.commonPrefixes.map((p) => x('CommonPrefixes', x('Prefix', enc(p)))),
   ]));
 }
