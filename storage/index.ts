@@ -1,5 +1,5 @@
 // Public surface of storage/: what server/ may import.
-export { ObjectStore, StoreOptions, PutOptions, GetResult, Body, stripQuotes, DeleteResult } from './object-store';
+export { ObjectStore, StoreOptions, PutOptions, GetResult, Body, stripQuotes, randomToken, DeleteResult } from './object-store';
 export { VersionListOptions, VersionListResult, VersionEntry } from './versioning';
 export { Multipart, MIN_PART_SIZE, CompletePart, StoredPart, UploadInit } from './multipart';
 export { StorageError, StorageErrorCode, isStorageError } from './errors';

@@ -2,8 +2,8 @@
 // body; completing an upload only writes metadata: the object record lists the chosen parts'
 // data dirs in order. No byte is copied. Parts left out of the completion, aborted uploads and
 // expired uploads are freed.
-import { createHash, randomBytes } from 'node:crypto';
-import { ObjectStore, Body, PutOptions, newId, stripQuotes } from './object-store';
+import { createHash } from 'node:crypto';
+import { ObjectStore, Body, PutOptions, newId, randomToken, stripQuotes } from './object-store';
 import { StorageError } from './errors';
 import { IndexOp } from './meta-index';
 import { crc, crcBase64 } from './bitrot';
@@ -32,7 +32,7 @@ export class Multipart {
 
   async create(bucket: string, objectKey: string, init: UploadInit = {}): Promise<UploadRecord> {
     await this.store.getBucket(bucket);
-    const uploadId = randomBytes(24).toString('base64url');
+    const uploadId = randomToken(24);
     const rec: UploadRecord = {
       bucket, key: objectKey, uploadId, initiated: Date.now(), contentType: init.contentType,
       headers: init.headers ?? {}, meta: init.meta ?? {}, tags: init.tags,

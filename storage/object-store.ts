@@ -710,6 +710,18 @@ function markerError(code: 'NoSuchKey' | 'MethodNotAllowed', marker: ObjectRecor
 
 export function newId(): string { return randomUUID().replace(/-/g, ''); }
 
+/**
+ * Random base64url that a command line never takes for an option: no leading '-' (nor '_').
+ * Upload ids and generated secrets are typed as `--upload-id X` arguments; one in 64 drawn
+ * plainly began with '-', and the AWS CLI then refused it ("expected one argument").
+ */
+export function randomToken(bytes: number): string {
+  for (;;) {
+    const s = randomBytes(bytes).toString('base64url');
+    if (s[0] !== '-' && s[0] !== '_') return s;
+  }
+}
+
 function etagOf(d: Digests, opts: PutOptions): string {
   return opts.etag === 'random' ? randomBytes(16).toString('hex') : d.md5.toString('hex');
 }

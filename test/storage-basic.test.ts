@@ -1,5 +1,5 @@
 import t from 'tap';
-import { ObjectStore, Multipart } from '../storage';
+import { ObjectStore, Multipart, randomToken } from '../storage';
 import { tempDrives, bytes, chunked, collect, md5hex } from './helpers/drives';
 
 t.test('put/get round trips: inline, one block, many blocks, odd sizes', async (t) => {
@@ -59,4 +59,11 @@ t.test('multipart stitches parts without copying', async (t) => {
   const mid = await store.getObject('b', 'big', { start: 1024 * 1024, end: 1024 * 1024 + 20 + 2 * 1024 * 1024 });
   t.ok((await collect(mid.stream)).equals(all.subarray(1024 * 1024, 1024 * 1024 + 20 + 2 * 1024 * 1024)));
   await t.rejects(mp.get('b', 'big', up.uploadId), { code: 'NoSuchUpload' });
+});
+
+t.test('random ids never start like a command-line option', async (t) => {
+  // One base64url string in 64 begins with '-': the AWS CLI then refuses `--upload-id -...`.
+  const ids = Array.from({ length: 5000 }, () => randomToken(24));
+  t.ok(ids.every((s) => /^[A-Za-z0-9][A-Za-z0-9_-]{31}$/.test(s)), 'alphanumeric first, 32 base64url characters');
+  t.equal(new Set(ids).size, ids.length, 'distinct');
 });

@@ -1,7 +1,7 @@
 // Who may do what. The root key pair comes from the environment; further access keys live in
 // the index, each limited to listed buckets (or '*') with read-only or read-write rights.
 import { randomBytes } from 'node:crypto';
-import { ObjectStore, KvArea } from '../../storage';
+import { ObjectStore, KvArea, randomToken } from '../../storage';
 import { S3Error } from '../errors';
 import type { Permission } from '../router';
 
@@ -61,7 +61,7 @@ export class Credentials {
   async create(buckets: Record<string, Access>, accessKey?: string, secretKey?: string, description?: string, ownBuckets = false): Promise<AccessKeyRecord> {
     const rec: AccessKeyRecord = {
       accessKey: accessKey ?? `KI${randomBytes(9).toString('hex').toUpperCase()}`,
-      secretKey: secretKey ?? randomBytes(30).toString('base64url'),
+      secretKey: secretKey ?? randomToken(30),
       buckets, created: Date.now(), description, ...(ownBuckets ? { ownBuckets: true } : {}),
     };
     if (rec.accessKey === this.rootUser) throw new Error('access key clashes with the root user');
