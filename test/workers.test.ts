@@ -231,12 +231,18 @@ t.test('two HTTP workers and an index owner', async (t) => {
   });
 });
 
-t.test('the owner frees replaced data only once no worker has an older read in flight', async (t) => {
-  const tmp = tempDrives(4, 'kiln-owner-free');
+/** An index owner listening over a store on four temporary drives (the caller tears it down). */
+async function ownerOnTempDrives(label: string) {
+  const tmp = tempDrives(4, label);
   const store = await ObjectStore.open({ drives: tmp.drives });
   const owner = new IndexOwner(store);
   const name = socketName(tmpdir());
   await owner.listen(name);
+  return { tmp, store, owner, name };
+}
+
+t.test('the owner frees replaced data only once no worker has an older read in flight', async (t) => {
+  const { tmp, store, owner, name } = await ownerOnTempDrives('kiln-owner-free');
   await t.rejects(IndexClient.connect(name, randomBytes(32)), 'a connection without the primary\'s token is refused');
   const worker = await IndexClient.connect(name, owner.token);
   t.teardown(async () => { await worker.close(); await owner.close(); await store.close(); tmp.cleanup(); });
@@ -256,11 +262,7 @@ t.test('the owner frees replaced data only once no worker has an older read in f
 });
 
 t.test('a key lock held by a worker that goes away is released; waiters are served in order', async (t) => {
-  const tmp = tempDrives(4, 'kiln-owner-locks');
-  const store = await ObjectStore.open({ drives: tmp.drives });
-  const owner = new IndexOwner(store);
-  const name = socketName(tmpdir());
-  await owner.listen(name);
+  const { tmp, store, owner, name } = await ownerOnTempDrives('kiln-owner-locks');
   const doomed = await IndexClient.connect(name, owner.token);
   const other = await IndexClient.connect(name, owner.token);
   t.teardown(async () => { await other.close(); await owner.close(); await store.close(); tmp.cleanup(); });

@@ -14,7 +14,7 @@ import { tmpdir, cpus, totalmem, loadavg } from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { LoadClient } from './client';
-import { spawn } from 'node:child_process';
+import { spawn, ChildProcess } from 'node:child_process';
 import { load, rawDrive, summarize, treeCpu, Raw, Result } from './measure';
 import { opFor, objectKey, CellSpec, Scenario } from './cell';
 import { BUCKET, Target, TargetName, startKiln, startNginx, startNodeFile, startS3rver, startMoto, nginxAvailable, motoAvailable } from './targets';
@@ -109,6 +109,15 @@ async function run(t: Target, s: Scenario, body: Buffer, runId: string): Promise
 }
 
 /** The cell from CLIENT_PROCS processes (pinned to --client-cpus), each with its share of the connections and ops. */
+/** The next message from a client process, or its exit as an error. */
+function nextMessage<T>(child: ChildProcess): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    child.once('message', (m) => resolve(m as T));
+    child.once('exit', (code) => reject(new Error(`client process exited with ${code}`)));
+  });
+}
+
+/** The cell from CLIENT_PROCS processes (pinned to --client-cpus), each with its share of the connections and ops. */
 async function runInChildren(t: Target, s: Scenario, runId: string, warm: { seconds: number; maxOps: number }): Promise<Result> {
   const n = Math.min(CLIENT_PROCS, s.conc);
   const cell = path.join(__dirname, 'cell.js');
@@ -120,23 +129,16 @@ async function runInChildren(t: Target, s: Scenario, runId: string, warm: { seco
       port: t.port, creds: t.creds, scenario: s, conc, seconds: SECONDS, runId: `${runId}-c${k}`,
       maxOps: Math.ceil(budget(t.name, s) / n), warm: { seconds: warm.seconds, maxOps: Math.ceil(warm.maxOps / n) },
     };
-    const next = () => new Promise<{ ready?: boolean; raw?: Raw }>((resolve, reject) => {
-      child.once('message', resolve);
-      child.once('exit', (code) => reject(new Error(`client process exited with ${code}`)));
-    });
-    const ready = next();
+    const ready = nextMessage<{ ready: true }>(child);
     child.send(spec);
     return { child, ready };
   });
   try {
     await Promise.all(kids.map((k) => k.ready));
     const s0 = treeCpu(t.pid);
-    const done = kids.map((k) => new Promise<Raw>((resolve, reject) => {
-      k.child.once('message', (m: { raw: Raw }) => resolve(m.raw));
-      k.child.once('exit', (code) => reject(new Error(`client process exited with ${code}`)));
-    }));
+    const done = kids.map((k) => nextMessage<{ raw: Raw }>(k.child));
     for (const k of kids) k.child.send('go');
-    const raws = await Promise.all(done);
+    const raws = (await Promise.all(done)).map((m) => m.raw);
     return summarize(raws, treeCpu(t.pid) - s0);
   } finally {
     for (const k of kids) if (k.child.exitCode === null) k.child.kill();

@@ -78,18 +78,24 @@ async function createBucket(port: number, creds: Credentials): Promise<void> {
   if (r.status !== 200) throw new Error(`create bucket: HTTP ${r.status}`);
 }
 
-export async function startKiln(dir: string, opts: { durability?: 'strict' | 'relaxed'; cpus?: string; workers?: string } = {}): Promise<Target> {
+/** `root`: another built Kiln checkout (A/B runs), `nodeFlags`: for its node process. */
+export async function startKiln(dir: string, opts: { durability?: 'strict' | 'relaxed'; cpus?: string; workers?: string; root?: string; nodeFlags?: string[] } = {}): Promise<Target> {
   const port = await freePort();
   const creds = { accessKeyId: 'benchadmin', secretAccessKey: 'bench-secret-key', region: 'us-east-1' };
   const drives = [1, 2, 3, 4].map((i) => path.join(dir, 'kiln', `d${i}`));
-  const args = [path.join(ROOT, 'server', 'kiln.cjs'), 'server', '--address', `127.0.0.1:${port}`, '--drives', drives.join(','),
+  const args = [...(opts.nodeFlags ?? []), path.join(opts.root ?? ROOT, 'server', 'kiln.cjs'), 'server', '--address', `127.0.0.1:${port}`, '--drives', drives.join(','),
     '--durability', opts.durability ?? 'strict', '--log-level', 'error', '--workers', opts.workers ?? '1'];
   // --kiln-cpus pins the server (taskset execs node: the pid stays the server's) for core scaling.
   const [cmd, argv] = opts.cpus ? ['taskset', ['-c', opts.cpus, process.execPath, ...args]] : [process.execPath, args];
   const child = spawn(cmd, argv, {
     env: { ...process.env, KILN_ROOT_USER: creds.accessKeyId, KILN_ROOT_PASSWORD: creds.secretAccessKey }, stdio: ['ignore', 'ignore', 'inherit'],
   });
-  await waitFor(port, child, 'kiln', '/health/ready');
+  try {
+    await waitFor(port, child, 'kiln', '/health/ready');
+  } catch (e) {
+    child.kill('SIGKILL'); // never leave a server behind
+    throw e;
+  }
   await createBucket(port, creds);
   return { name: 'kiln', port, pid: child.pid!, creds, canPut: true, canList: true, place: s3Place(port, creds), stop: stopper(child) };
 }

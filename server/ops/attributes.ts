@@ -3,7 +3,7 @@ import type { Ctx, Reply } from '../context';
 import { header, xmlReply } from '../context';
 import { S3Error } from '../errors';
 import { x, xmlDoc, httpDate } from '../xml';
-import { requireBucketKey } from './common';
+import { reportedChecksums, requireBucketKey } from './common';
 
 const KNOWN = new Set(['ETag', 'Checksum', 'ObjectParts', 'StorageClass', 'ObjectSize']);
 
@@ -13,7 +13,7 @@ export async function getObjectAttributes(ctx: Ctx): Promise<Reply> {
   if (wanted.length === 0 || wanted.some((w) => !KNOWN.has(w))) throw new S3Error('InvalidArgument', 'Invalid attribute name specified.', { ArgumentName: 'x-amz-object-attributes' });
   const rec = await ctx.store.headObject(ctx.bucket, ctx.key, ctx.query['versionId']);
   const want = new Set(wanted);
-  const sums = Object.entries(rec.checksums).filter(([a]) => a !== 'CRC32C' || Object.keys(rec.checksums).length === 1);
+  const sums = reportedChecksums(rec.checksums);
   const maxParts = Math.min(Number(ctx.query['max-parts'] ?? header(ctx, 'x-amz-max-parts') ?? 1000) || 1000, 1000);
   const marker = Number(header(ctx, 'x-amz-part-number-marker') ?? 0) || 0;
   const parts = rec.multipart ? rec.parts.filter((p) => p.number > marker).slice(0, maxParts) : [];

@@ -71,15 +71,20 @@ export function objectHeaders(rec: ObjectRecord): Record<string, string | number
   return h;
 }
 
+/**
+ * The checksums named to clients (headers, listings, attributes): Kiln always keeps CRC32C, and
+ * reports it only when it is what the client chose or nothing else exists.
+ */
+export function reportedChecksums(sums: Record<string, string> | undefined): [string, string][] {
+  const all = Object.entries(sums ?? {});
+  return all.length > 1 ? all.filter(([alg]) => alg !== 'CRC32C') : all;
+}
+
 /** Checksum headers, sent when the client asks with x-amz-checksum-mode: ENABLED. */
 export function checksumHeaders(ctx: Ctx, rec: ObjectRecord): Record<string, string> {
   if ((header(ctx, 'x-amz-checksum-mode') ?? '').toUpperCase() !== 'ENABLED') return {};
   const out: Record<string, string> = {};
-  for (const [alg, v] of Object.entries(rec.checksums)) {
-    // Kiln always keeps CRC32C; report it only when it is what the client chose or nothing else exists.
-    if (alg === 'CRC32C' && Object.keys(rec.checksums).length > 1) continue;
-    out[`x-amz-checksum-${alg.toLowerCase()}`] = v;
-  }
+  for (const [alg, v] of reportedChecksums(rec.checksums)) out[`x-amz-checksum-${alg.toLowerCase()}`] = v;
   if (rec.checksumType) out['x-amz-checksum-type'] = rec.checksumType;
   return out;
 }

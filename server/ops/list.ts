@@ -5,6 +5,7 @@ import { S3Error } from '../errors';
 import { x, xmlDoc, isoDate, esc, raw, renderXml, XmlRaw } from '../xml';
 import { ownerXml } from './bucket';
 import { checkDirectoryListing } from './express';
+import { reportedChecksums } from './common';
 import type { ObjectRecord, ListResult } from '../../storage';
 
 const MAX_KEYS = 1000;
@@ -29,9 +30,7 @@ function encodingType(ctx: Ctx): ((s: string) => string) {
  */
 function contents(o: ObjectRecord, enc: (s: string) => string, owner: string): XmlRaw {
   let s = `<Contents><Key>${esc(enc(o.key))}</Key><LastModified>${isoDate(o.mtime)}</LastModified><ETag>${esc(`"${o.etag}"`)}</ETag>`;
-  // CRC32C is always kept; it is named only when it is the object's one checksum.
-  const algs = o.checksums ? Object.keys(o.checksums) : [];
-  for (const a of algs) if (a !== 'CRC32C' || algs.length === 1) s += `<ChecksumAlgorithm>${esc(a)}</ChecksumAlgorithm>`;
+  for (const [a] of reportedChecksums(o.checksums)) s += `<ChecksumAlgorithm>${esc(a)}</ChecksumAlgorithm>`;
   if (o.checksumType) s += `<ChecksumType>${esc(o.checksumType)}</ChecksumType>`;
   return raw(`${s}<Size>${o.size}</Size><StorageClass>STANDARD</StorageClass>${owner}</Contents>`);
 }

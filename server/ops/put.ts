@@ -3,7 +3,7 @@ import type { Ctx, Reply } from '../context';
 import { header } from '../context';
 import { S3Error } from '../errors';
 import { objectBody } from '../body';
-import { metaFromRequest, parseTagging, requireBucketKey, validateKey } from './common';
+import { metaFromRequest, parseTagging, reportedChecksums, requireBucketKey, validateKey } from './common';
 import type { ObjectRecord } from '../../storage';
 import { lockForNewVersion } from './object-lock';
 import { cannedAcl } from '../auth/access';
@@ -11,10 +11,7 @@ import { isDirectoryBucket } from './express';
 
 export function checksumReplyHeaders(rec: Pick<ObjectRecord, 'checksums' | 'checksumType'>, explicitOnly = true): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [alg, v] of Object.entries(rec.checksums ?? {})) {
-    if (explicitOnly && alg === 'CRC32C' && Object.keys(rec.checksums).length > 1) continue;
-    out[`x-amz-checksum-${alg.toLowerCase()}`] = v;
-  }
+  for (const [alg, v] of explicitOnly ? reportedChecksums(rec.checksums) : Object.entries(rec.checksums ?? {})) out[`x-amz-checksum-${alg.toLowerCase()}`] = v;
   if (rec.checksumType && Object.keys(out).length) out['x-amz-checksum-type'] = rec.checksumType;
   return out;
 }
