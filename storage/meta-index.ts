@@ -71,6 +71,8 @@ export async function* entriesOf(it: IndexIterator): AsyncGenerator<[Buffer, Buf
 export class MetaIndex implements Index {
   private seq = 0n;
   private dropped: Promise<void>[] = [];
+  /** Point reads of hot keys (records, inline bytes) answered from memory; see ReadCache. */
+  private readonly cache = new ReadCache(CACHE_BYTES);
 
   private constructor(private replicas: Replica[], private readonly writeQuorum: number, private readonly sync: boolean) {}
 
@@ -121,11 +123,19 @@ export class MetaIndex implements Index {
   // thread wake-ups), which was the largest cost of a 4 KiB GET. An index that is not cached at
   // all blocks the loop for one disk read per lookup instead.
   async get(key: Buffer): Promise<Buffer | undefined> {
+    const k = key.toString('latin1');
+    const writing = this.cache.writing(k);
+    if (!writing) {
+      const hit = this.cache.get(k);
+      if (hit !== undefined) return hit ?? undefined;
+    }
     // drop() takes a failed replica out of `replicas`: the next most advanced one answers.
     for (;;) {
       const r = this.primary;
       try {
-        return r.db.getSync(key);
+        const v = r.db.getSync(key);
+        if (!writing) this.cache.set(k, v ?? null);
+        return v;
       } catch (e) {
         this.drop(r, e);
       }
@@ -164,6 +174,7 @@ export class MetaIndex implements Index {
         return;
       }
       const p: Pending = { ops, seq: ++this.seq, targets: this.replicas.length, acks: 0, fails: 0, done: false, resolve, reject };
+      this.cache.startWrite(ops);
       for (const r of this.replicas) {
         r.queue.push(p);
         // The first commit after a quiet spell waits for the end of this loop turn, so the
@@ -209,6 +220,7 @@ export class MetaIndex implements Index {
   /** Acknowledge what reached a write quorum; fail what can no longer reach it. */
   private settle(group: Pending[]): void {
     for (const p of group) {
+      if (p.acks + p.fails === p.targets) this.cache.endWrite(p.ops);
       if (p.done) continue;
       if (p.acks >= this.writeQuorum) {
         p.done = true;
@@ -224,6 +236,8 @@ export class MetaIndex implements Index {
     if (r.dead) return;
     r.dead = true;
     r.drive.fail(err);
+    // Another replica answers reads from now on; what was read from this one is not kept.
+    this.cache.clear();
     this.replicas = this.replicas.filter((x) => x !== r);
     // What it had not applied yet counts as failed on it.
     const lost = r.queue.splice(0);
@@ -243,6 +257,69 @@ export class MetaIndex implements Index {
     await Promise.all(this.replicas.map((r) => r.db.close().catch(() => undefined)));
     this.replicas = [];
   }
+}
+
+/** Bytes of index values kept in memory by each MetaIndex (keys of at most 64 KiB values). */
+const CACHE_BYTES = 64 * 1024 * 1024;
+const CACHE_MAX_VALUE = 64 * 1024;
+const CACHE_ENTRY_OVERHEAD = 96;
+
+/**
+ * Recently read index values, so that a hot object's GET costs no LevelDB read (two synchronous
+ * reads, their copies and the record's decoding were a third of a 4 KiB GET's CPU). null: the
+ * key is known absent. Bounded in bytes; the oldest entries go first.
+ * Invariant: a key is served from here only while no write of it is in flight on any replica,
+ * and then its entry is what every live replica holds. A write's keys are dropped when it is
+ * queued and read straight from LevelDB until every replica has applied or failed it, as
+ * before there was a cache (a record read before a batch and the inline bytes read after it,
+ * from different sources, would not match).
+ */
+class ReadCache {
+  private readonly map = new Map<string, Buffer | null>();
+  private readonly inFlight = new Map<string, number>();
+  private bytes = 0;
+  constructor(private readonly limit: number) {}
+
+  writing(k: string): boolean { return this.inFlight.size > 0 && this.inFlight.has(k); }
+
+  startWrite(ops: IndexOp[]): void {
+    for (const op of ops) {
+      const k = op.key.toString('latin1');
+      this.inFlight.set(k, (this.inFlight.get(k) ?? 0) + 1);
+      this.delete(k);
+    }
+  }
+
+  endWrite(ops: IndexOp[]): void {
+    for (const op of ops) {
+      const k = op.key.toString('latin1');
+      const n = (this.inFlight.get(k) ?? 1) - 1;
+      if (n > 0) this.inFlight.set(k, n);
+      else this.inFlight.delete(k);
+    }
+  }
+
+  get(k: string): Buffer | null | undefined { return this.map.get(k); }
+
+  set(k: string, v: Buffer | null): void {
+    if (v && v.length > CACHE_MAX_VALUE) return;
+    this.delete(k);
+    this.map.set(k, v);
+    this.bytes += k.length + (v ? v.length : 0) + CACHE_ENTRY_OVERHEAD;
+    while (this.bytes > this.limit) {
+      const oldest = this.map.keys().next().value as string;
+      this.delete(oldest);
+    }
+  }
+
+  delete(k: string): void {
+    const v = this.map.get(k);
+    if (v === undefined) return;
+    this.map.delete(k);
+    this.bytes -= k.length + (v ? v.length : 0) + CACHE_ENTRY_OVERHEAD;
+  }
+
+  clear(): void { this.map.clear(); this.bytes = 0; }
 }
 
 /** Make `to` an exact copy of `from` (used for stale or replaced index replicas). */

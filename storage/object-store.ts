@@ -254,7 +254,7 @@ export class ObjectStore {
    */
   async headObject(bucket: string, objectKey: string, versionId?: string): Promise<ObjectRecord> {
     const v = await this.index.get(key(NS_OBJECT, bucket, objectKey));
-    const current = v ? decodeJson<ObjectRecord>(v) : undefined;
+    const current = v ? sharedRecord(v) : undefined;
     if (!current) await this.getBucket(bucket);
     if (versionId === undefined) {
       if (!current) throw new StorageError('NoSuchKey');
@@ -416,7 +416,7 @@ export class ObjectStore {
   /** Apply a metadata-only change (tags, retention, ...) to one version under the key lock. */
   async updateObject(bucket: string, objectKey: string, fn: (r: ObjectRecord) => ObjectRecord | void, versionId?: string): Promise<ObjectRecord> {
     return this.locks.run(`${bucket}\0${objectKey}`, async () => {
-      const rec = await this.headObject(bucket, objectKey, versionId);
+      const rec = structuredClone(await this.headObject(bucket, objectKey, versionId));
       const next = fn(rec) ?? rec;
       const cur = await this.index.get(key(NS_OBJECT, bucket, objectKey));
       const isCurrent = cur !== undefined && decodeJson<ObjectRecord>(cur).versionId === next.versionId;
@@ -497,7 +497,10 @@ export class ObjectStore {
   /** Inline bytes are replicated in every index replica; a copy whose CRC fails is an error here (the replica resync at start repairs it). */
   private async readInline(p: PartRecord, retryable = false): Promise<Buffer> {
     const v = await this.index.get(key(NS_INLINE, p.dataDir));
-    if (v && crc(v) === p.crc32c) return v;
+    if (v && (verifiedInline.has(v) || crc(v) === p.crc32c)) {
+      verifiedInline.add(v);
+      return v;
+    }
     const err = new StorageError('FileCorrupt', `inline data ${p.dataDir} missing or corrupt`);
     throw retryable && !v ? new InlineVanished(err) : err;
   }
@@ -729,6 +732,18 @@ function etagOf(d: Digests, opts: PutOptions): string {
 export function stripQuotes(s: string): string {
   const t = s.trim();
   return t.startsWith('"') && t.endsWith('"') ? t.slice(1, -1) : t.startsWith('W/"') ? t.slice(3, -1) : t;
+}
+
+// The index's read cache hands out the same Buffer for a value until it changes: what was
+// decoded or verified from that Buffer once holds for as long as it lives.
+const sharedRecords = new WeakMap<Buffer, ObjectRecord>();
+const verifiedInline = new WeakSet<Buffer>();
+
+/** A current record, decoded once per index value and frozen: every reader shares it. */
+function sharedRecord(v: Buffer): ObjectRecord {
+  let rec = sharedRecords.get(v);
+  if (!rec) sharedRecords.set(v, (rec = deepFreeze(decodeJson<ObjectRecord>(v))));
+  return rec;
 }
 
 function deepFreeze<T>(o: T): T {
