@@ -79,9 +79,14 @@ let reqCounter = 0;
 const reqPrefix = randomBytes(4).toString('hex').toUpperCase();
 function requestId(): string { return `${reqPrefix}${(++reqCounter).toString(16).toUpperCase().padStart(8, '0')}`; }
 
-function send(res: ServerResponse, method: string, reply: Reply, onDone: (err?: Error) => void): void {
-  const headers: Record<string, string | number> = {};
-  for (const [k, v] of Object.entries(reply.headers ?? {})) if (v !== undefined) headers[k] = v;
+/**
+ * Write a reply. The request id headers go into the one object given to writeHead: headers set
+ * earlier with setHeader (CORS) make Node take its slower merging path, so only those do.
+ */
+function send(res: ServerResponse, id: string, method: string, reply: Reply, onDone: (err?: Error) => void): void {
+  const headers: Record<string, string | number> = { 'x-amz-request-id': id, 'x-amz-id-2': id, server: 'Kiln' };
+  const given = reply.headers;
+  if (given) for (const k in given) { const v = given[k]; if (v !== undefined) headers[k] = v; }
   const body = reply.body;
   if (body === undefined || typeof body === 'string' || Buffer.isBuffer(body)) {
     const buf = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8');
@@ -175,22 +180,19 @@ export async function createServer(config: ServerConfig, opts: { logger?: boolea
       const res = reply.raw;
       const started = process.hrtime.bigint();
       const id = String(request.id);
-      res.setHeader('x-amz-request-id', id);
-      res.setHeader('x-amz-id-2', id);
-      res.setHeader('server', 'Kiln');
       const rawUrl = raw.url ?? '/';
       const pathOnly = rawUrl.split('?')[0];
 
       if (unsigned(raw) && (raw.method === 'GET' || raw.method === 'HEAD')) {
-        if (pathOnly === '/health/live') return send(res, raw.method, { status: 200, body: 'OK\n' }, () => undefined);
+        if (pathOnly === '/health/live') return send(res, id, raw.method, { status: 200, body: 'OK\n' }, () => undefined);
         if (pathOnly === '/health/ready') {
           const ready = store.set.canWrite && store.index.online >= store.set.writeQuorum;
-          return send(res, raw.method, { status: ready ? 200 : 503, body: ready ? 'OK\n' : 'write quorum lost\n' }, () => undefined);
+          return send(res, id, raw.method, { status: ready ? 200 : 503, body: ready ? 'OK\n' : 'write quorum lost\n' }, () => undefined);
         }
         if (pathOnly === '/metrics') {
           // A worker's counters are its own: the owner sums every process's (and adds drives, heal).
           const text = remote ? await remote.call<string>('metrics') : await metrics.registry.metrics();
-          return send(res, raw.method, { status: 200, headers: { 'content-type': metrics.registry.contentType }, body: text }, () => undefined);
+          return send(res, id, raw.method, { status: 200, headers: { 'content-type': metrics.registry.contentType }, body: text }, () => undefined);
         }
       }
 
@@ -200,10 +202,7 @@ export async function createServer(config: ServerConfig, opts: { logger?: boolea
         identitySecret: credentials.secretFor, identityFor: (ak: string) => credentials.identity(ak) } as unknown as Ctx;
       const finish = (status: number, bytesOut: number) => {
         const secs = Number(process.hrtime.bigint() - started) / 1e9;
-        metrics.requests.inc({ op, status: String(status) });
-        metrics.latency.observe({ op }, secs);
-        metrics.bytesIn.inc(ctx.bytesIn);
-        metrics.bytesOut.inc(bytesOut);
+        metrics.record(op, status, secs, ctx.bytesIn, bytesOut);
         if (debug) request.log.debug({ reqId: id, op, status, ms: Math.round(secs * 1e4) / 10, bytesIn: ctx.bytesIn, bytesOut }, 'request');
       };
       const fail = (e: unknown) => {
@@ -213,7 +212,7 @@ export async function createServer(config: ServerConfig, opts: { logger?: boolea
         const headers: Record<string, string> = { ...err.headers };
         if (err.code === 'NotModified' || ctx.method === 'HEAD') {
           // 304 and HEAD carry no body; the status and headers say it all.
-          if (!res.headersSent) send(res, 'HEAD', { status: err.status, headers }, () => finish(err.status, 0));
+          if (!res.headersSent) send(res, id, 'HEAD', { status: err.status, headers }, () => finish(err.status, 0));
           else res.destroy();
           return;
         }
@@ -224,7 +223,7 @@ export async function createServer(config: ServerConfig, opts: { logger?: boolea
         const body = errorXml(err.code, err.message, resource, id, { ...named, ...err.extra });
         // A refused upload's body is not read; close the connection rather than drain gigabytes.
         if (!raw.complete && (ctx.method === 'PUT' || ctx.method === 'POST')) headers.connection = 'close';
-        send(res, ctx.method, { status: err.status, headers: { ...headers, 'content-type': 'application/xml' }, body }, () => finish(err.status, 0));
+        send(res, id, ctx.method, { status: err.status, headers: { ...headers, 'content-type': 'application/xml' }, body }, () => finish(err.status, 0));
       };
 
       try {
@@ -236,7 +235,7 @@ export async function createServer(config: ServerConfig, opts: { logger?: boolea
         if (ctx.method === 'OPTIONS') {
           op = 'PreflightCors';
           const out = await preflight(ctx);
-          send(res, 'OPTIONS', out, () => finish(out.status ?? 200, 0));
+          send(res, id, 'OPTIONS', out, () => finish(out.status ?? 200, 0));
           return;
         }
         const origin = raw.headers.origin;
@@ -260,6 +259,9 @@ export async function createServer(config: ServerConfig, opts: { logger?: boolea
         if (pathOnly.startsWith(ADMIN_PREFIX)) {
           op = 'Admin';
           const out = await adminRequest(ctx, credentials, pathOnly);
+          res.setHeader('x-amz-request-id', id);
+          res.setHeader('x-amz-id-2', id);
+          res.setHeader('server', 'Kiln');
           sendJson(res, out);
           finish(out.status, 0);
           return;
@@ -280,7 +282,7 @@ export async function createServer(config: ServerConfig, opts: { logger?: boolea
         // Expect: 100-continue is answered only now, so a refused upload never sends its body.
         if ((raw.headers.expect ?? '').toLowerCase() === '100-continue') res.writeContinue();
         const out = await row.handler(ctx);
-        send(res, ctx.method, out, (err) => {
+        send(res, id, ctx.method, out, (err) => {
           if (err) request.log.warn({ reqId: id, op, error: err.message }, 'response stream ended early');
           finish(out.status ?? 200, err ? 0 : out.bytesOut ?? (typeof out.body === 'string' ? Buffer.byteLength(out.body) : Buffer.isBuffer(out.body) ? out.body.length : 0));
         });

@@ -97,7 +97,7 @@ const STORAGE_TO_S3: Record<string, S3ErrorCode> = {
   PreconditionFailed: 'PreconditionFailed', ConditionalRequestConflict: 'ConditionalRequestConflict', BadDigest: 'BadDigest',
   IncompleteBody: 'IncompleteBody', InvalidArgument: 'InvalidArgument', KeyTooLongError: 'KeyTooLongError',
   NoSuchVersion: 'NoSuchVersion', TooManyParts: 'TooManyParts', MethodNotAllowed: 'MethodNotAllowed', ObjectLocked: 'AccessDenied', InvalidWriteOffset: 'InvalidWriteOffset',
-  InsufficientWriteQuorum: 'SlowDown', InsufficientReadQuorum: 'SlowDown', FileCorrupt: 'InternalError',
+  InsufficientWriteQuorum: 'SlowDown', InsufficientReadQuorum: 'SlowDown', FileCorrupt: 'InternalError', Busy: 'ServiceUnavailable',
 };
 
 export function toS3Error(e: unknown): S3Error {

@@ -7,7 +7,9 @@ export type StorageErrorCode =
   | 'PreconditionFailed' | 'ConditionalRequestConflict' | 'BadDigest' | 'IncompleteBody'
   | 'InsufficientWriteQuorum' | 'InsufficientReadQuorum' | 'FileCorrupt' | 'InvalidArgument'
   | 'KeyTooLongError' | 'DriveFormatMismatch' | 'NoSuchVersion' | 'TooManyParts' | 'MethodNotAllowed'
-  | 'ObjectLocked' | 'InvalidWriteOffset';
+  | 'ObjectLocked' | 'InvalidWriteOffset'
+  /** A read kept finding its version replaced under it (a storm of overwrites): retryable. */
+  | 'Busy';
 
 export class StorageError extends Error {
   /** Set when the answer is about a delete marker (S3 reports it in headers). */

@@ -434,43 +434,48 @@ export class ObjectStore {
    */
   async getObject(bucket: string, objectKey: string,
     rangeOf?: { start: number; end: number } | ((r: ObjectRecord) => { start: number; end: number } | undefined), versionId?: string): Promise<GetResult> {
-    // An inline object's bytes sit at their own index key, read after the record: an overwrite
-    // committed in between (another process, or a batch landing mid-request) deletes them. The
-    // record read again names the new bytes; a few tries, then the error stands.
+    // The record is read before its data: an overwrite committed in between (another process,
+    // or a batch landing mid-request) deletes inline bytes at once and may free shard files
+    // not yet pinned. The record read again names the new data; a few tries, then the error stands.
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.getOnce(bucket, objectKey, rangeOf, versionId);
       } catch (e) {
-        if (!(e instanceof InlineVanished) || attempt >= 3) throw e instanceof InlineVanished ? e.cause : e;
+        if (!(e instanceof ReplacedMidRead) || attempt >= 3) throw e instanceof ReplacedMidRead ? e.cause : e;
       }
     }
   }
 
   private async getOnce(bucket: string, objectKey: string,
     rangeOf?: { start: number; end: number } | ((r: ObjectRecord) => { start: number; end: number } | undefined), versionId?: string): Promise<GetResult> {
+    const record = await this.headObject(bucket, objectKey, versionId);
+    // The range may depend on the record (part numbers, preconditions).
+    const range = typeof rangeOf === 'function' ? rangeOf(record) : rangeOf;
+    const start = range?.start ?? 0;
+    const end = range?.end ?? record.size;
+    if (start < 0 || end > record.size || start > end) throw new StorageError('InvalidRange');
+    const only = record.parts.length === 1 ? record.parts[0] : undefined;
+    if (only?.inline) {
+      // A small object is one index read and needs no pin (its bytes are not freed later, they
+      // go with the batch that replaces them: see ReplacedMidRead).
+      const bytes = (await this.readInline(only, true)).subarray(start, end);
+      return new InlineResult(record, start, end, bytes);
+    }
+    // Shard files of a replaced version are freed once the readers pinned at its replacement are
+    // done. Pinned only now, so the record must still be current: if it was replaced meanwhile,
+    // its data may be gone already, and the read starts over (ReplacedMidRead is that signal).
     const lockKey = `${bucket}\0${objectKey}`;
     const release = this.pins.acquire(lockKey);
     try {
-      const record = await this.headObject(bucket, objectKey, versionId);
-      // The range may depend on the record (part numbers, preconditions): decided under the pin.
-      const range = typeof rangeOf === 'function' ? rangeOf(record) : rangeOf;
-      const start = range?.start ?? 0;
-      const end = range?.end ?? record.size;
-      if (start < 0 || end > record.size || start > end) throw new StorageError('InvalidRange');
-      const only = record.parts.length === 1 ? record.parts[0] : undefined;
-      if (only?.inline) {
-        // A small object is one index read: hand over the bytes, no stream machinery per GET.
-        const bytes = (await this.readInline(only, true)).subarray(start, end);
-        release();
-        return { record, start, end, bytes, get stream() { return Readable.from([bytes]); } };
-      }
-      const stream = Readable.from(this.readRecord(record, start, end, release), { objectMode: false, highWaterMark: 1 });
-      stream.once('close', release);
-      return { record, stream, start, end };
+      const still = await this.headObject(bucket, objectKey, versionId);
+      if (still !== record && !sameVersion(still, record)) throw new ReplacedMidRead(new StorageError('Busy', 'the object was replaced while being read'));
     } catch (e) {
       release();
       throw e;
     }
+    const stream = Readable.from(this.readRecord(record, start, end, release), { objectMode: false, highWaterMark: 1 });
+    stream.once('close', release);
+    return { record, stream, start, end };
   }
 
   private async *readRecord(rec: ObjectRecord, start: number, end: number, release: () => void): AsyncGenerator<Buffer> {
@@ -502,7 +507,7 @@ export class ObjectStore {
       return v;
     }
     const err = new StorageError('FileCorrupt', `inline data ${p.dataDir} missing or corrupt`);
-    throw retryable && !v ? new InlineVanished(err) : err;
+    throw retryable && !v ? new ReplacedMidRead(err) : err;
   }
 
   /**
@@ -699,7 +704,18 @@ export class ObjectStore {
 const ORPHAN_GRACE_MS = 5000;
 
 /** The inline bytes a record named are gone: the record was replaced meanwhile. */
-class InlineVanished extends Error {
+/** The data a record names: equal for two reads of the same stored version. */
+function sameVersion(a: ObjectRecord, b: ObjectRecord): boolean {
+  return a.versionId === b.versionId && a.mtime === b.mtime && a.parts.length === b.parts.length && a.parts.every((p, i) => p.dataDir === b.parts[i].dataDir);
+}
+
+/** A small object's whole answer; the stream is built only for callers that want one. */
+class InlineResult implements GetResult {
+  constructor(readonly record: ObjectRecord, readonly start: number, readonly end: number, readonly bytes: Buffer) {}
+  get stream(): Readable { return Readable.from([this.bytes]); }
+}
+
+class ReplacedMidRead extends Error {
   constructor(override readonly cause: StorageError) { super(cause.message); }
 }
 

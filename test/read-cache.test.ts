@@ -105,3 +105,33 @@ t.test('reads that move to another replica (the one cached from failed) stay cor
   await store.putObject('b', 'k2', bodyOf(Buffer.from('three')));
   t.equal((await read(store, 'k2')).toString(), 'three');
 });
+
+t.test('shard-stored objects overwritten while being read: every read is one whole version', async (t) => {
+  const tmp = tempDrives(4, 'kiln-readcache-big');
+  t.teardown(tmp.cleanup);
+  const store = await ObjectStore.open({ drives: tmp.drives });
+  t.teardown(() => store.close());
+  await store.createBucket('b');
+  const size = 256 * 1024;
+  await store.putObject('b', 'big', bodyOf(Buffer.alloc(size, 0)));
+  let writing = true;
+  const bad: string[] = [];
+  let reads = 0;
+  const readers = Array.from({ length: 4 }, async () => {
+    for (let i = 0; i < 200 && writing; i++) {
+      try {
+        const got = await read(store, 'big');
+        reads++;
+        if (got.length !== size || got.some((b) => b !== got[0])) bad.push(`read ${reads}: ${got.length} bytes, mixed`);
+      } catch (e) {
+        bad.push((e as Error).message);
+      }
+    }
+  });
+  for (let n = 1; n <= 30; n++) await store.putObject('b', 'big', bodyOf(Buffer.alloc(size, n)));
+  writing = false;
+  await Promise.all(readers);
+  t.ok(reads > 0, `${reads} reads raced the overwrites`);
+  t.same(bad, [], 'none failed or mixed versions');
+  t.ok((await read(store, 'big')).every((b) => b === 30), 'the last write is what reads back');
+});

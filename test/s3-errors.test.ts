@@ -386,6 +386,16 @@ t.test('health and metrics', async (t) => {
   t.equal(r.status, 200, '/metrics');
   t.match(r.text, /^kiln_requests_total\{op="GetObject",status="200"\} \d+/m, 'kiln_requests_total by operation and status');
   t.match(r.text, /^kiln_requests_total\{op="PutObject",status="403"\} \d+/m, 'errors are counted too');
+  // The latency histogram: cumulative buckets ending in +Inf, which equals _count.
+  const series = (name: string) => r.text.split('\n').filter((l) => l.startsWith(name)).map((l) => Number(l.split(' ').pop()));
+  const buckets = series('kiln_request_duration_seconds_bucket{le="');
+  t.ok(buckets.length >= 16, 'histogram buckets exported');
+  const getBuckets = r.text.split('\n').filter((l) => /^kiln_request_duration_seconds_bucket\{le="[^"]+",op="GetObject"\}/.test(l)).map((l) => Number(l.split(' ')[1]));
+  t.equal(getBuckets.length, 16, 'GetObject: 15 bounds and +Inf');
+  t.ok(getBuckets.every((v, i) => i === 0 || v >= getBuckets[i - 1]), 'buckets are cumulative');
+  t.equal(getBuckets[15], series('kiln_request_duration_seconds_count{op="GetObject"}')[0], '+Inf bucket equals _count');
+  t.ok(series('kiln_request_duration_seconds_sum{op="GetObject"}')[0] > 0, '_sum');
+  t.ok(series('kiln_bytes_received_total')[0] > 0 && series('kiln_bytes_sent_total')[0] > 0, 'payload bytes in and out');
   t.match(r.text, /^kiln_drive_online\{drive="[^"]+",state="[^"]+"\} 1$/m, 'kiln_drive_online per drive');
   t.equal(r.text.match(/^kiln_drive_online\{/gm)?.length, srv.drives.length, 'one series per drive');
 });

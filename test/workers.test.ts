@@ -188,6 +188,9 @@ t.test('two HTTP workers and an index owner', async (t) => {
     t.equal(puts.length, 1);
     t.ok(puts[0] >= 16 + 14 + 10 + 1 + 3, `PutObject 200 total ${puts[0]}`);
     t.match(text, /kiln_drive_online\{drive="[^"]+",state="online"\} 1/);
+    const count = text.split('\n').filter((l) => l.startsWith('kiln_request_duration_seconds_count{op="PutObject"}'));
+    t.equal(count.length, 1, 'one latency series per operation, summed over processes');
+    t.ok(Number(count[0].split(' ')[1]) >= puts[0], 'PutObject latency count covers every PutObject');
   });
 
   await t.test('a worker killed in the middle of an upload leaves nothing in tmp/', async (t) => {

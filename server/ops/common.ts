@@ -52,7 +52,21 @@ export function metaFromRequest(ctx: Ctx): ObjectMeta {
 }
 
 /** Response headers describing a stored object (GET, HEAD). */
-export function objectHeaders(rec: ObjectRecord): Record<string, string | number> {
+// The store shares one frozen record per stored version between readers (its read cache), so
+// the headers derived from it are built once per version too.
+const headersOf = new WeakMap<ObjectRecord, Readonly<Record<string, string | number>>>();
+
+/** An object's stored headers (frozen: callers copy before adding their own). */
+export function objectHeaders(rec: ObjectRecord): Readonly<Record<string, string | number>> {
+  let h = headersOf.get(rec);
+  if (!h) {
+    h = Object.freeze(buildObjectHeaders(rec));
+    if (Object.isFrozen(rec)) headersOf.set(rec, h);
+  }
+  return h;
+}
+
+function buildObjectHeaders(rec: ObjectRecord): Record<string, string | number> {
   const h: Record<string, string | number> = {
     'last-modified': httpDate(rec.mtime),
     etag: `"${rec.etag}"`,

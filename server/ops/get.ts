@@ -46,7 +46,7 @@ function rangeError(size: number): S3Error {
 
 function plan(ctx: Ctx, rec: ObjectRecord): Plan {
   checkConditions(ctx, rec);
-  const headers: Record<string, string | number> = objectHeaders(rec);
+  const headers = objectHeaders(rec);
   const partNumber = ctx.query['partNumber'];
   if (partNumber !== undefined) {
     const n = Number(partNumber);
