@@ -97,7 +97,19 @@ export function children(node: Record<string, unknown[]> | undefined, name: stri
   return v.map((c) => (typeof c === 'object' && c ? (c as Record<string, unknown[]>) : {}));
 }
 
+// Listed objects written together share their second: a listing page formats far fewer
+// distinct seconds than entries (toISOString was a twentieth of a page).
+let lastIso = { second: NaN, text: '' };
+
 export function isoDate(ms: number): string {
+  const second = Math.floor(ms / 1000);
+  if (second === lastIso.second) return lastIso.text;
+  const text = isoDateOf(ms);
+  lastIso = { second, text };
+  return text;
+}
+
+function isoDateOf(ms: number): string {
   const iso = new Date(ms).toISOString();
   // YYYY-MM-DDTHH:MM:SS.sssZ: whole seconds, as S3 lists them (other lengths: years past 9999).
   return iso.length === 24 ? `${iso.slice(0, 20)}000Z` : iso.replace(/\.\d{3}Z$/, '.000Z');

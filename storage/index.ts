@@ -3,7 +3,7 @@ export { ObjectStore, StoreOptions, PutOptions, GetResult, Body, stripQuotes, ra
 export { VersionListOptions, VersionListResult, VersionEntry } from './versioning';
 export { Multipart, MIN_PART_SIZE, CompletePart, StoredPart, UploadInit } from './multipart';
 export { StorageError, StorageErrorCode, isStorageError } from './errors';
-export { ListOptions, ListResult } from './list';
+export { ListOptions, ListResult, ListedObject } from './list';
 export { ObjectRecord, BucketRecord, UploadRecord, PartRecord } from './records';
 export { Drive } from './drive';
 export * as limits from './constants';

@@ -12,8 +12,11 @@ export interface ListOptions {
   maxKeys: number;
 }
 
+/** What a listing entry says of an object (the record itself is not kept: see listObjects). */
+export type ListedObject = Pick<ObjectRecord, 'key' | 'size' | 'etag' | 'mtime' | 'checksums' | 'checksumType'>;
+
 export interface ListResult {
-  objects: ObjectRecord[];
+  objects: ListedObject[];
   commonPrefixes: string[];
   isTruncated: boolean;
   /** The last key or common prefix returned; the next page starts after it. */
@@ -82,7 +85,9 @@ export async function listObjects(index: Index, bucket: string, opts: ListOption
       if (count >= opts.maxKeys) { result.isTruncated = true; break; }
       const rec = decodeJson<ObjectRecord>(v);
       if (rec.deleteMarker) continue; // the key's current version is a delete marker: not listed
-      result.objects.push(rec);
+      // Only what a listing shows is kept: a page of whole records (parts, layout, metadata)
+      // outlived the young generation and made the decoding's garbage collection cost double.
+      result.objects.push({ key: name, size: rec.size, etag: rec.etag, mtime: rec.mtime, checksums: rec.checksums, checksumType: rec.checksumType });
       result.last = name;
       count++;
     }

@@ -81,7 +81,9 @@ async function checkStore(t: Test, drives: string[], known: Map<string, string |
     const seen = new Map<string, string>();
     const referenced = new Set<string>();
     const inlineRefs = new Set<string>();
-    for (const rec of list.objects) {
+    for (const listed of list.objects) {
+      const rec = await store.headObject('b', listed.key);
+      t.same([listed.size, listed.etag, listed.mtime], [rec.size, rec.etag, rec.mtime], `round ${round}: ${rec.key} lists as it reads`);
       const data = await readObject(store, 'b', rec.key);
       t.equal(data.length, rec.size, `round ${round}: ${rec.key} has its recorded size`);
       t.equal(rec.etag, expectedEtag(rec, data), `round ${round}: ${rec.key} bytes match its ETag`);

@@ -78,8 +78,16 @@ function plan(ctx: Ctx, rec: ObjectRecord): Plan {
   return { start: 0, end: rec.size, status: 200, headers: { ...headers, 'content-length': rec.size, ...checksumHeaders(ctx, rec) } };
 }
 
+const OVERRIDE_LIST = Object.entries(OVERRIDES);
+
+function hasKeys(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
+}
+
 function applyOverrides(ctx: Ctx, headers: Record<string, string | number>): void {
-  for (const [q, h] of Object.entries(OVERRIDES)) {
+  if (!hasKeys(ctx.query)) return; // most GETs carry no query at all
+  for (const [q, h] of OVERRIDE_LIST) {
     const v = ctx.query[q];
     if (v === undefined) continue;
     if (ctx.identity.anonymous) throw new S3Error('InvalidRequest', 'Request specific response headers cannot be used for anonymous GET requests.');

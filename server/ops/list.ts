@@ -6,7 +6,7 @@ import { x, xmlDoc, isoDate, esc, raw, renderXml, XmlRaw } from '../xml';
 import { ownerXml } from './bucket';
 import { checkDirectoryListing } from './express';
 import { reportedChecksums } from './common';
-import type { ObjectRecord, ListResult } from '../../storage';
+import type { ListedObject, ListResult } from '../../storage';
 
 const MAX_KEYS = 1000;
 
@@ -28,8 +28,8 @@ function encodingType(ctx: Ctx): ((s: string) => string) {
  * One <Contents> entry, written as a string: a page has up to 1000 of them, and building an element
  * tree for each was a third of a listing page's time. `owner` is the rendered <Owner> (or '').
  */
-function contents(o: ObjectRecord, enc: (s: string) => string, owner: string): XmlRaw {
-  let s = `<Contents><Key>${esc(enc(o.key))}</Key><LastModified>${isoDate(o.mtime)}</LastModified><ETag>${esc(`"${o.etag}"`)}</ETag>`;
+function contents(o: ListedObject, enc: (s: string) => string, owner: string): XmlRaw {
+  let s = `<Contents><Key>${esc(enc(o.key))}</Key><LastModified>${isoDate(o.mtime)}</LastModified><ETag>&quot;${esc(o.etag)}&quot;</ETag>`;
   for (const [a] of reportedChecksums(o.checksums)) s += `<ChecksumAlgorithm>${esc(a)}</ChecksumAlgorithm>`;
   if (o.checksumType) s += `<ChecksumType>${esc(o.checksumType)}</ChecksumType>`;
   return raw(`${s}<Size>${o.size}</Size><StorageClass>STANDARD</StorageClass>${owner}</Contents>`);
