@@ -33,7 +33,11 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
-export interface IterateOptions { gt?: Buffer; gte?: Buffer; lt?: Buffer; lte?: Buffer; reverse?: boolean; limit?: number; highWaterMarkBytes?: number }
+export interface IterateOptions {
+  gt?: Buffer; gte?: Buffer; lt?: Buffer; lte?: Buffer; reverse?: boolean; limit?: number; highWaterMarkBytes?: number;
+  /** Values may come as strings (JSON records): no Buffer per value. An index may still give Buffers. */
+  valuesAsText?: boolean;
+}
 
 /** A forward or reverse cursor over the index (list.ts drives it page by page). */
 export interface IndexIterator {
@@ -149,7 +153,8 @@ export class MetaIndex implements Index {
   iterator(opts: IterateOptions): IndexIterator {
     // LevelDB's default read-ahead (16 KiB) ends a nextv(1000) after ~30 records: one thread-pool
     // round trip per 30 keys made a listing page cost ~14 ms. 1 MiB fits a page of records.
-    return this.primary.db.iterator({ highWaterMarkBytes: 1024 * 1024, ...opts, ...ENC }) as unknown as IndexIterator;
+    const { valuesAsText, ...range } = opts;
+    return this.primary.db.iterator({ highWaterMarkBytes: 1024 * 1024, ...range, ...ENC, ...(valuesAsText ? { valueEncoding: 'utf8' } : {}) }) as unknown as IndexIterator;
   }
 
   entries(opts: IterateOptions): AsyncGenerator<[Buffer, Buffer]> { return entriesOf(this.iterator(opts)); }
@@ -262,7 +267,7 @@ export class MetaIndex implements Index {
 /** Bytes of index values kept in memory by each MetaIndex (keys of at most 64 KiB values). */
 const CACHE_BYTES = 64 * 1024 * 1024;
 const CACHE_MAX_VALUE = 64 * 1024;
-const CACHE_ENTRY_OVERHEAD = 96;
+const CACHE_ENTRY_OVERHEAD = 200; // a Map entry, its key string and a Buffer object, roughly
 
 /**
  * Recently read index values, so that a hot object's GET costs no LevelDB read (two synchronous
