@@ -1,7 +1,6 @@
 // The admin API behind `kiln admin`: JSON over HTTP under /_kiln/admin/ (an underscore can't
 // start a bucket name, so it never shadows S3), root credentials only, SigV4-signed.
-import type { ServerResponse } from 'node:http';
-import type { Ctx } from './context';
+import type { Ctx, Reply } from './context';
 import { S3Error } from './errors';
 import { Access } from './auth/identity';
 import type { Credentials } from './auth/identity';
@@ -53,8 +52,7 @@ async function status(ctx: Ctx): Promise<unknown> {
   };
 }
 
-export function sendJson(res: ServerResponse, r: AdminReply): void {
-  const body = JSON.stringify(r.json, null, 2);
-  res.writeHead(r.status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
+/** An admin answer as a reply for app.ts's send(). */
+export function jsonReply(r: AdminReply): Reply {
+  return { status: r.status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(r.json, null, 2) };
 }

@@ -22,7 +22,7 @@ import { corsRules, matchRule, corsHeadersFor } from './ops/cors';
 import { runLifecycle } from './ops/lifecycle';
 import { refuseOnDirectoryBucket, isDirectoryBucket } from './ops/express';
 import { Metrics } from './metrics';
-import { ADMIN_PREFIX, adminRequest, sendJson } from './admin';
+import { ADMIN_PREFIX, adminRequest, jsonReply } from './admin';
 
 export interface KilnServer {
   app: FastifyInstance;
@@ -258,12 +258,8 @@ export async function createServer(config: ServerConfig, opts: { logger?: boolea
         ctx.identity = identity;
         if (pathOnly.startsWith(ADMIN_PREFIX)) {
           op = 'Admin';
-          const out = await adminRequest(ctx, credentials, pathOnly);
-          res.setHeader('x-amz-request-id', id);
-          res.setHeader('x-amz-id-2', id);
-          res.setHeader('server', 'Kiln');
-          sendJson(res, out);
-          finish(out.status, 0);
+          const out = jsonReply(await adminRequest(ctx, credentials, pathOnly));
+          send(res, id, ctx.method, out, () => finish(out.status ?? 200, 0));
           return;
         }
         const level: Level = !a.bucket ? 'service' : !a.key ? 'bucket' : 'object';

@@ -62,16 +62,15 @@ export class Metrics {
 
   /** `storeGauges` false in an HTTP worker process: drives and heal are the index owner's to report. */
   constructor(store: ObjectStore, storeGauges = true) {
-    const counts = this.counts;
+    const self = this;
     this.requests = new Counter({
       name: 'kiln_requests_total', help: 'S3 requests by operation and HTTP status', labelNames: ['op', 'status'], registers: [this.registry],
       collect() {
         this.reset();
-        for (const c of counts.values()) this.inc({ op: c.op, status: c.status }, c.n);
+        for (const c of self.counts.values()) this.inc({ op: c.op, status: c.status }, c.n);
       },
     });
     this.registry.registerMetric(this.latency as unknown as Counter);
-    const self = this;
     new Counter({ name: 'kiln_bytes_received_total', help: 'payload bytes received', registers: [this.registry], collect() { this.reset(); this.inc(self.bytesInTotal); } });
     new Counter({ name: 'kiln_bytes_sent_total', help: 'payload bytes sent', registers: [this.registry], collect() { this.reset(); this.inc(self.bytesOutTotal); } });
     collectDefaultMetrics({ register: this.registry, prefix: 'kiln_' });

@@ -93,7 +93,7 @@ export async function listObjects(index: Index, bucket: string, opts: ListOption
         }
       }
       if (count >= opts.maxKeys) { result.isTruncated = true; break; }
-      const rec = (typeof v === 'string' ? JSON.parse(v) : decodeJson(v)) as ObjectRecord;
+      const rec = decodeJson<ObjectRecord>(v);
       if (rec.deleteMarker) continue; // the key's current version is a delete marker: not listed
       // Only what a listing shows is kept: a page of whole records (parts, layout, metadata)
       // outlived the young generation and made the decoding's garbage collection cost double.

@@ -23,6 +23,8 @@ const MAX_BATCH_OPS = 20000;
 interface Replica { drive: Drive; db: DB; queue: Pending[]; busy: boolean; applied: bigint; dead: boolean }
 interface Pending {
   ops: IndexOp[];
+  /** The ops' keys as the read cache names them, while the batch is in flight. */
+  keys: string[];
   seq: bigint;
   /** Replicas it was queued on, and how many applied it or failed. */
   targets: number;
@@ -178,8 +180,8 @@ export class MetaIndex implements Index {
         reject(new StorageError('InsufficientWriteQuorum', `${this.replicas.length} index replicas online, quorum is ${this.writeQuorum}`));
         return;
       }
-      const p: Pending = { ops, seq: ++this.seq, targets: this.replicas.length, acks: 0, fails: 0, done: false, resolve, reject };
-      this.cache.startWrite(ops);
+      const keys = this.cache.startWrite(ops);
+      const p: Pending = { ops, keys, seq: ++this.seq, targets: this.replicas.length, acks: 0, fails: 0, done: false, resolve, reject };
       for (const r of this.replicas) {
         r.queue.push(p);
         // The first commit after a quiet spell waits for the end of this loop turn, so the
@@ -225,7 +227,7 @@ export class MetaIndex implements Index {
   /** Acknowledge what reached a write quorum; fail what can no longer reach it. */
   private settle(group: Pending[]): void {
     for (const p of group) {
-      if (p.acks + p.fails === p.targets) this.cache.endWrite(p.ops);
+      if (p.acks + p.fails === p.targets) this.cache.endWrite(p.keys);
       if (p.done) continue;
       if (p.acks >= this.writeQuorum) {
         p.done = true;
@@ -287,17 +289,18 @@ class ReadCache {
 
   writing(k: string): boolean { return this.inFlight.size > 0 && this.inFlight.has(k); }
 
-  startWrite(ops: IndexOp[]): void {
-    for (const op of ops) {
-      const k = op.key.toString('latin1');
+  /** A batch of these ops is queued; returns their keys for endWrite. */
+  startWrite(ops: IndexOp[]): string[] {
+    const keys = ops.map((op) => op.key.toString('latin1'));
+    for (const k of keys) {
       this.inFlight.set(k, (this.inFlight.get(k) ?? 0) + 1);
       this.delete(k);
     }
+    return keys;
   }
 
-  endWrite(ops: IndexOp[]): void {
-    for (const op of ops) {
-      const k = op.key.toString('latin1');
+  endWrite(keys: string[]): void {
+    for (const k of keys) {
       const n = (this.inFlight.get(k) ?? 1) - 1;
       if (n > 0) this.inFlight.set(k, n);
       else this.inFlight.delete(k);

@@ -703,7 +703,6 @@ export class ObjectStore {
  */
 const ORPHAN_GRACE_MS = 5000;
 
-/** The inline bytes a record named are gone: the record was replaced meanwhile. */
 /** The data a record names: equal for two reads of the same stored version. */
 function sameVersion(a: ObjectRecord, b: ObjectRecord): boolean {
   return a.versionId === b.versionId && a.mtime === b.mtime && a.parts.length === b.parts.length && a.parts.every((p, i) => p.dataDir === b.parts[i].dataDir);
@@ -715,6 +714,7 @@ class InlineResult implements GetResult {
   get stream(): Readable { return Readable.from([this.bytes]); }
 }
 
+/** The data a record named is gone or may be: the record was replaced meanwhile (read it again). */
 class ReplacedMidRead extends Error {
   constructor(override readonly cause: StorageError) { super(cause.message); }
 }

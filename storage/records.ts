@@ -81,7 +81,7 @@ export interface ObjectRecord {
 }
 
 export function encodeJson(v: unknown): Buffer { return Buffer.from(JSON.stringify(v), 'utf8'); }
-export function decodeJson<T>(b: Buffer): T { return JSON.parse(b.toString('utf8')) as T; }
+export function decodeJson<T>(b: Buffer | string): T { return JSON.parse(typeof b === 'string' ? b : b.toString('utf8')) as T; }
 
 export interface BucketRecord {
   name: string;

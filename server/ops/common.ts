@@ -51,12 +51,11 @@ export function metaFromRequest(ctx: Ctx): ObjectMeta {
   return { contentType: ct === undefined ? undefined : headerText(ct), headers, meta };
 }
 
-/** Response headers describing a stored object (GET, HEAD). */
 // The store shares one frozen record per stored version between readers (its read cache), so
 // the headers derived from it are built once per version too.
 const headersOf = new WeakMap<ObjectRecord, Readonly<Record<string, string | number>>>();
 
-/** An object's stored headers (frozen: callers copy before adding their own). */
+/** Response headers describing a stored object (GET, HEAD); frozen: callers copy before adding their own. */
 export function objectHeaders(rec: ObjectRecord): Readonly<Record<string, string | number>> {
   let h = headersOf.get(rec);
   if (!h) {
