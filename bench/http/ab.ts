@@ -8,6 +8,7 @@
 // A server is a checkout's root (built, `npm ci` done there), optionally followed by node flags:
 // '.|--single-threaded-gc'. The first round of each is a warm-up and not counted.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { LoadClient } from './client';
@@ -25,6 +26,8 @@ const SECONDS = Number(arg('--seconds', '2'));
 const SIZE = Number(arg('--size', '4096'));
 const CONC = Number(arg('--conc', '16'));
 const OBJECTS = 1000;
+// Random bytes, as in run.js: constant bytes would flatter LevelDB's block compression of inline bodies.
+const BODY = randomBytes(SIZE);
 
 interface Server { spec: string; target: Target; client: LoadClient; rounds: Result[] }
 
@@ -32,13 +35,13 @@ async function start(spec: string, dir: string): Promise<Server> {
   const [root, ...nodeFlags] = spec.split('|');
   const target = await startKiln(dir, { root: path.resolve(root), nodeFlags });
   const client = new LoadClient(target.port, CONC, target.creds);
-  const body = Buffer.alloc(SIZE, 7);
+  const body = BODY;
   for (let k = 0; k < OBJECTS; k += CONC) await Promise.all(Array.from({ length: CONC }, (_, j) => client.request('PUT', `/${BUCKET}/o${k + j}`, { body })));
   return { spec, target, client, rounds: [] };
 }
 
 async function round(s: Server, seq: { n: number }): Promise<Result> {
-  const body = Buffer.alloc(SIZE, 7);
+  const body = BODY;
   const op = async (): Promise<number> => {
     const r = OP === 'get' ? await s.client.request('GET', `/${BUCKET}/o${(Math.random() * OBJECTS) | 0}`)
       : await s.client.request('PUT', `/${BUCKET}/p${seq.n++}`, { body });
