@@ -1,5 +1,6 @@
-// The HTTP front: a fastify instance whose one catch-all route parses the S3 addressing,
-// authenticates, looks the operation up in router.ts and writes the handler's reply.
+// The HTTP front: serve() parses the S3 addressing, authenticates, looks the operation up in
+// router.ts and writes the handler's reply. Node's http server hands it requests directly;
+// POST (forms, parsed by @fastify/multipart) comes through fastify's one catch-all route.
 import Fastify, { FastifyInstance, FastifyRequest, LogController } from 'fastify';
 import multipartPlugin from '@fastify/multipart';
 import { readFileSync } from 'node:fs';
@@ -167,7 +168,7 @@ export async function createServer(config: ServerConfig, opts: { logger?: boolea
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
   } as any) as unknown as FastifyInstance;
   const storeOpts = {
-    drives: config.drives, parity: config.parity, durable: config.durable,
+    drives: config.drives, parity: config.parity, durable: config.durable, inlineThreshold: config.inlineThreshold,
     log: (msg: string, extra?: object) => app.log.warn({ ...extra }, msg),
   };
   const remote = opts.remote;

@@ -2,6 +2,7 @@
 // --help and the README's configuration table are generated from / kept in step with it.
 
 import { availableParallelism } from 'node:os';
+import { DEFAULT_INLINE_THRESHOLD, MAX_INLINE_THRESHOLD } from '../storage/constants';
 
 export interface ServerConfig {
   address: string;
@@ -23,6 +24,8 @@ export interface ServerConfig {
   lifecycleDayMs: number;
   /** HTTP worker processes; above 1, the primary process owns the index and serves them (docs/multicore.md). */
   workers: number;
+  /** Bytes: objects up to this size are stored inline in the index. */
+  inlineThreshold: number;
 }
 
 export interface Setting { flag: string; env: string; key: keyof ServerConfig; help: string; def?: string }
@@ -40,6 +43,7 @@ export const SETTINGS: Setting[] = [
   { flag: 'min-part-size', env: 'KILN_MIN_PART_SIZE', key: 'minPartSize', help: 'smallest multipart part except the last, bytes', def: String(5 * 1024 * 1024) },
   { flag: 'lifecycle-day-seconds', env: 'KILN_LIFECYCLE_DAY_SECONDS', key: 'lifecycleDayMs', help: 'length of a lifecycle "day" in seconds (tests shorten it)', def: '86400' },
   { flag: 'workers', env: 'KILN_WORKERS', key: 'workers', help: 'HTTP worker processes: a number, or "auto" for one per core; above 1 the primary process owns the index (docs/multicore.md)', def: '1' },
+  { flag: 'inline-threshold', env: 'KILN_INLINE_THRESHOLD_KIB', key: 'inlineThreshold', help: 'objects up to this many KiB are kept in the index, replicated on every drive (fastest small GETs and PUTs, but ~15x the disk writes of erasure-coded shard files; storage/constants.ts)', def: String(DEFAULT_INLINE_THRESHOLD / 1024) },
   { flag: 'upload-expiry', env: 'KILN_UPLOAD_EXPIRY_HOURS', key: 'uploadExpiryMs', help: 'abort incomplete multipart uploads after this many hours', def: '168' },
 ];
 
@@ -70,7 +74,14 @@ export function buildConfig(flags: Record<string, string | undefined>, env: Node
     uploadExpiryMs: Number(val('upload-expiry')) * 3600 * 1000,
     lifecycleDayMs: Number(val('lifecycle-day-seconds')) * 1000,
     workers: workerCount(val('workers')!),
+    inlineThreshold: inlineThreshold(val('inline-threshold')!),
   };
+}
+
+function inlineThreshold(v: string): number {
+  const kib = Number(v);
+  if (!Number.isInteger(kib) || kib < 0 || kib * 1024 > MAX_INLINE_THRESHOLD) throw new Error(`--inline-threshold must be a whole number of KiB from 0 to ${MAX_INLINE_THRESHOLD / 1024}, not ${v}`);
+  return kib * 1024;
 }
 
 function workerCount(v: string): number {

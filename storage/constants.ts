@@ -7,13 +7,20 @@ export const DEFAULT_BLOCK_SIZE = 1 * MiB;
 
 /**
  * Objects up to this size live inline in the index: one PUT costs one index batch, no shard
- * files. Measured with bench/inline-threshold.ts (2+2, durable, 8 in flight, this 2-core box):
- * inline PUTs run 1.4-4x the shard-file rate from 4 KiB to 256 KiB and GETs are on par or better
- * up to 128 KiB (4 KiB: 2,444 vs 618 PUT/s, 17,199 vs 7,182 GET/s; 128 KiB: 466 vs 243 PUT/s,
- * 8,433 vs 5,446 GET/s). Beyond 128 KiB the index replicas (one per drive) cost more space than
- * erasure coding, so that is where the threshold stays.
+ * files, and a GET is served from the index (and its read cache). The price is LevelDB's
+ * compaction, which rewrites every inline byte on each of the replicas (one per drive) again
+ * and again. Sustained PUTs (bench/inline-threshold.ts, 20 s per cell, 2+2, durable, 8 in
+ * flight, this 2-core box): inline / shard files, PUT/s and bytes written to disk per byte PUT:
+ * 4 KiB 3,595 / 474 (17x / 13x), 32 KiB 821 / 332 (15x / 3.6x), 64 KiB 395 / 306 (18x / 2.9x),
+ * 128 KiB 224 / 304 (17x / 2.4x); GETs ran 1.5-2.5x faster inline at every size. Above 32 KiB
+ * the PUT gain no longer pays for 4-6x the SSD writes (and it turns into a loss by 128 KiB, the
+ * threshold before, which short runs had made look 2x faster: compaction was still owed).
+ * `kiln server --inline-threshold` moves it (read-mostly datasets may want more).
  */
-export const DEFAULT_INLINE_THRESHOLD = 128 * 1024;
+export const DEFAULT_INLINE_THRESHOLD = 32 * 1024;
+
+/** Bound on --inline-threshold: an index value stays well under LevelDB's block and file sizes. */
+export const MAX_INLINE_THRESHOLD = 1024 * 1024;
 
 /** Size of the bitrot checksum (CRC32C, little-endian) that precedes every shard block on disk. */
 export const BITROT_HEADER = 4;

@@ -9,6 +9,7 @@ import aws4 from 'aws4';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { startServer, ROOT_USER, ROOT_PASSWORD } from './helpers/server';
 import { tempDrives } from './helpers/drives';
+import { buildConfig } from '../server/config';
 
 interface Resp { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }
 
@@ -127,4 +128,22 @@ t.test('POST object with a signed policy', async (t) => {
   t.equal(anon.status, 403);
   // the bucket still holds only the one good upload
   await s3.send(new PutObjectCommand({ Bucket: 'forms', Key: 'marker', Body: 'm' }));
+});
+
+t.test('--inline-threshold: objects up to it live in the index, larger ones in shard files', async (t) => {
+  t.throws(() => buildConfig({ 'inline-threshold': '2048' }, {}), /inline-threshold/, 'more than 1 MiB refused');
+  t.throws(() => buildConfig({ 'inline-threshold': '1.5' }, {}), /inline-threshold/, 'fractions of a KiB refused');
+  t.equal(buildConfig({}, { KILN_INLINE_THRESHOLD_KIB: '8' }).inlineThreshold, 8192, 'from the environment');
+  const srv = await startServer({ overrides: { inlineThreshold: 8 * 1024 } });
+  t.teardown(() => srv.close());
+  const s3 = srv.client();
+  await s3.send(new CreateBucketCommand({ Bucket: 'thr' }));
+  for (const [key, size, inline] of [['at', 8192, true], ['above', 8193, false]] as const) {
+    const body = Buffer.alloc(size, key.length);
+    await s3.send(new PutObjectCommand({ Bucket: 'thr', Key: key, Body: body }));
+    const rec = await srv.kiln.store.headObject('thr', key);
+    t.equal(rec.parts[0].inline === true, inline, `${size} bytes ${inline ? 'inline' : 'in shard files'}`);
+    const got = await s3.send(new GetObjectCommand({ Bucket: 'thr', Key: key }));
+    t.ok(Buffer.from(await got.Body!.transformToByteArray()).equals(body), `${size} bytes read back`);
+  }
 });

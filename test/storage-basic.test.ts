@@ -1,6 +1,7 @@
 import t from 'tap';
 import { ObjectStore, Multipart, randomToken } from '../storage';
 import { tempDrives, bytes, chunked, collect, md5hex } from './helpers/drives';
+import { DEFAULT_INLINE_THRESHOLD } from '../storage/constants';
 
 t.test('put/get round trips: inline, one block, many blocks, odd sizes', async (t) => {
   const tmp = tempDrives(4);
@@ -8,7 +9,8 @@ t.test('put/get round trips: inline, one block, many blocks, odd sizes', async (
   const store = await ObjectStore.open({ drives: tmp.drives });
   t.teardown(() => store.close());
   await store.createBucket('b');
-  for (const size of [0, 1, 4096, 128 * 1024, 128 * 1024 + 1, 1024 * 1024, 1024 * 1024 + 7, 3 * 1024 * 1024 + 12345]) {
+  const sizes = [0, 1, 4096, DEFAULT_INLINE_THRESHOLD, DEFAULT_INLINE_THRESHOLD + 1, 128 * 1024, 1024 * 1024, 1024 * 1024 + 7, 3 * 1024 * 1024 + 12345];
+  for (const size of sizes) {
     const body = bytes(size, size);
     const rec = await store.putObject('b', `k${size}`, chunked(body, 50000));
     t.equal(rec.size, size);
@@ -21,7 +23,7 @@ t.test('put/get round trips: inline, one block, many blocks, odd sizes', async (
     }
   }
   const list = await store.listObjects('b', { maxKeys: 1000 });
-  t.equal(list.objects.length, 8);
+  t.equal(list.objects.length, sizes.length);
 });
 
 t.test('bucket rules', async (t) => {

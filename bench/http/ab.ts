@@ -1,9 +1,13 @@
 // A/B: two (or more) built Kiln checkouts side by side, the same load alternating between them in
 // short rounds, so that a change's effect shows through this machine's drift (±20 % from minute
 // to minute). Reports, per server, the median over rounds of ops/s, the server's CPU per
-// operation (its whole process tree, from /proc), p50 and p99.
+// operation (its whole process tree, from /proc), the part of it on the event loop (main
+// thread: the rest is LevelDB's compaction, the thread pool, GC), the bytes it had written to
+// disk per operation, p50 and p99.
 //
-//   node dist/bench/http/ab.js --servers /tmp/base,. [--op get|put] [--rounds 8] [--seconds 2] [--size 4096] [--conc 16]
+//   node dist/bench/http/ab.js --servers /tmp/base,. [--op get|put] [--rounds 8] [--seconds 2] [--size 4096] [--conc 16] [--workers N]
+//
+// With --workers N (> 1) the event-loop column is the primary's: the index owner's share.
 //
 // A server is a checkout's root (built, `npm ci` done there), optionally followed by node flags:
 // '.|--single-threaded-gc'. The first round of each is a warm-up and not counted.
@@ -12,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { LoadClient } from './client';
-import { measure, summarize, treeCpu, Result } from './measure';
+import { measure, summarize, treeCpu, mainThreadCpu, diskWritten, Result } from './measure';
 import { startKiln, BUCKET, Target } from './targets';
 
 function arg(name: string, dflt: string): string {
@@ -25,31 +29,34 @@ const ROUNDS = Number(arg('--rounds', '8'));
 const SECONDS = Number(arg('--seconds', '2'));
 const SIZE = Number(arg('--size', '4096'));
 const CONC = Number(arg('--conc', '16'));
+const WORKERS = arg('--workers', '1');
 const OBJECTS = 1000;
 // Random bytes, as in run.js: constant bytes would flatter LevelDB's block compression of inline bodies.
 const BODY = randomBytes(SIZE);
 
-interface Server { spec: string; target: Target; client: LoadClient; rounds: Result[] }
+interface Round extends Result { mainCpu: number; written: number }
+interface Server { spec: string; target: Target; client: LoadClient; rounds: Round[] }
 
 async function start(spec: string, dir: string): Promise<Server> {
   const [root, ...nodeFlags] = spec.split('|');
-  const target = await startKiln(dir, { root: path.resolve(root), nodeFlags });
+  const target = await startKiln(dir, { root: path.resolve(root), nodeFlags, workers: WORKERS });
   const client = new LoadClient(target.port, CONC, target.creds);
   const body = BODY;
   for (let k = 0; k < OBJECTS; k += CONC) await Promise.all(Array.from({ length: CONC }, (_, j) => client.request('PUT', `/${BUCKET}/o${k + j}`, { body })));
   return { spec, target, client, rounds: [] };
 }
 
-async function round(s: Server, seq: { n: number }): Promise<Result> {
+async function round(s: Server, seq: { n: number }): Promise<Round> {
   const body = BODY;
   const op = async (): Promise<number> => {
     const r = OP === 'get' ? await s.client.request('GET', `/${BUCKET}/o${(Math.random() * OBJECTS) | 0}`)
       : await s.client.request('PUT', `/${BUCKET}/p${seq.n++}`, { body });
     return r.status === 200 ? SIZE : -1;
   };
-  const c0 = treeCpu(s.target.pid);
+  const pid = s.target.pid;
+  const [c0, m0, w0] = [treeCpu(pid), mainThreadCpu(pid), diskWritten(pid)];
   const raw = await measure(CONC, Number.MAX_SAFE_INTEGER, SECONDS, op);
-  return summarize([raw], treeCpu(s.target.pid) - c0);
+  return { ...summarize([raw], treeCpu(pid) - c0), mainCpu: mainThreadCpu(pid) - m0, written: diskWritten(pid) - w0 };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
@@ -68,10 +75,10 @@ async function main(): Promise<void> {
         if (r > 0) s.rounds.push(res);
       }
     }
-    process.stdout.write(`${OP} ${SIZE} B, ${CONC} connections, ${ROUNDS} rounds of ${SECONDS} s (medians)\n\n| server | ops/s | server CPU µs/op | p50 ms | p99 ms |\n|---|---:|---:|---:|---:|\n`);
+    process.stdout.write(`${OP} ${SIZE} B, ${CONC} connections, ${ROUNDS} rounds of ${SECONDS} s (medians)\n\n| server | ops/s | server CPU µs/op | of it on the event loop | disk written KiB/op | p50 ms | p99 ms |\n|---|---:|---:|---:|---:|---:|---:|\n`);
     for (const s of servers) {
-      const m = (f: (x: Result) => number) => median(s.rounds.map(f));
-      process.stdout.write(`| ${s.spec} | ${m((x) => x.ops / x.seconds).toFixed(0)} | ${m((x) => (x.serverCpu * 1e6) / x.ops).toFixed(0)} | ${m((x) => x.p50).toFixed(2)} | ${m((x) => x.p99).toFixed(2)} |\n`);
+      const m = (f: (x: Round) => number) => median(s.rounds.map(f));
+      process.stdout.write(`| ${s.spec} | ${m((x) => x.ops / x.seconds).toFixed(0)} | ${m((x) => (x.serverCpu * 1e6) / x.ops).toFixed(0)} | ${m((x) => (x.mainCpu * 1e6) / x.ops).toFixed(0)} | ${m((x) => x.written / 1024 / x.ops).toFixed(1)} | ${m((x) => x.p50).toFixed(2)} | ${m((x) => x.p99).toFixed(2)} |\n`);
     }
   } finally {
     for (const s of servers) s.client.close();

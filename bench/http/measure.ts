@@ -20,11 +20,21 @@ export interface Result {
 
 const TICK = 100; // USER_HZ on Linux
 
-function cpuOf(pid: number): number {
+function cpuOf(pid: number, tid?: number): number {
   try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
     const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / TICK; // utime + stime
+  } catch { return 0; }
+}
+
+/** CPU seconds used so far by a process's main thread (its event loop, for Node). */
+export function mainThreadCpu(pid: number): number { return cpuOf(pid, pid); }
+
+/** Bytes a process has caused to be written to disk so far (page-cache write-back included). */
+export function diskWritten(pid: number): number {
+  try {
+    return Number(/write_bytes: (\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? 0);
   } catch { return 0; }
 }
 
