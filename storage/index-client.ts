@@ -11,6 +11,13 @@ import { StorageError, StorageErrorCode } from './errors';
 
 type Waiter = { resolve: (f: (Buffer | undefined)[]) => void; reject: (e: Error) => void };
 
+/** An object record as the owner handed it out, with its inline bytes; `id`: the GetRecord that brought it. */
+interface CachedRecord { v?: Buffer; ik?: Buffer; iv?: Buffer; id: number; bytes: number }
+
+/** Bytes of object records and inline bytes a worker keeps (keys, values and ~200 B each). */
+const RECORD_CACHE_BYTES = 32 * 1024 * 1024;
+const RECORD_ENTRY_OVERHEAD = 200;
+
 export interface ClientHooks {
   invalidateBucket(name: string): void;
   /** Start time (process.hrtime.bigint) of this process's oldest read in flight. */
@@ -26,6 +33,10 @@ export class IndexClient implements Index {
   hooks?: ClientHooks;
   /** prom-client JSON of this process, for the owner's /metrics aggregate (set by server/). */
   metrics?: () => Promise<unknown>;
+  /** Bound on the record cache's bytes (tests make it tiny to exercise eviction). */
+  recordCacheBytes = RECORD_CACHE_BYTES;
+  /** Object records (or absences) served without asking the owner, now. */
+  get cachedRecords(): number { return this.records.size; }
   /** Called once when the owner goes away (the worker cannot serve without it). */
   onLost?: () => void;
 
@@ -63,10 +74,11 @@ export class IndexClient implements Index {
   get online(): number { return this.replicas; }
 
   /** `id` is given where it names something afterwards (an iterator, a lock token). */
-  private request(op: Op, fields: (Buffer | undefined)[], id = this.id()): Promise<(Buffer | undefined)[]> {
+  /** `onAnswer` runs inside the frame handler, before frames that came after the answer. */
+  private request(op: Op, fields: (Buffer | undefined)[], id = this.id(), onAnswer?: (f: (Buffer | undefined)[]) => void): Promise<(Buffer | undefined)[]> {
     if (this.closed) return Promise.reject(new StorageError('InsufficientWriteQuorum', 'the index owner process is gone'));
     return new Promise((resolve, reject) => {
-      this.waiters.set(id, { resolve, reject });
+      this.waiters.set(id, { resolve: onAnswer ? (f) => { onAnswer(f); resolve(f); } : resolve, reject });
       this.out.send(op, id, fields);
     });
   }
@@ -104,6 +116,11 @@ export class IndexClient implements Index {
         this.hooks?.invalidateBucket(f.fields[0]!.toString('utf8'));
         if (f.id) this.out.send(Op.Ack, f.id, []);
         return;
+      case Op.DropKeys:
+        // A write of these keys waits for this answer before it is acknowledged.
+        for (const k of f.fields) if (k) this.dropRecord(k.toString('latin1'));
+        this.out.send(Op.Ack, f.id, []);
+        return;
       case Op.EpochQuery: {
         const t = this.hooks?.oldestRead();
         this.out.send(Op.EpochAnswer, f.id, [t === undefined ? undefined : Buffer.from(t.toString(), 'ascii')]);
@@ -122,18 +139,70 @@ export class IndexClient implements Index {
     const stashed = this.stash.get(key.toString('latin1'));
     if (stashed) { this.stash.delete(key.toString('latin1')); return stashed; }
     if (key[0] !== NS_OBJECT) return (await this.request(Op.Get, [key]))[0];
-    // An object record comes with its inline bytes, if it has any: the GET reads them next.
-    const [v, ik, iv] = await this.request(Op.GetRecord, [key]);
-    if (ik && iv) {
-      this.stash.set(ik.toString('latin1'), iv);
-      if (!this.stashClear) this.stashClear = setImmediate(() => { this.stash.clear(); this.stashClear = undefined; });
+    const k = key.toString('latin1');
+    const hit = this.records.get(k);
+    if (hit) {
+      if (hit.ik && hit.iv) this.keep(hit.ik, hit.iv);
+      return hit.v;
     }
+    // Fetched again: the owner must go on counting this worker as a holder of the key.
+    this.forgetting.delete(k);
+    // An object record comes with its inline bytes, if it has any: the GET reads them next.
+    // A cacheable answer is kept inside the frame handler, before any later frame (a DropKeys
+    // of this key sent after it) is looked at; an await would let that frame pass first.
+    const id = this.id();
+    const [, v, ik, iv] = await this.request(Op.GetRecord, [key], id, (f) => { if (f[0]?.[0] === 1) this.remember(k, f, id); });
+    if (ik && iv) this.keep(ik, iv);
     return v;
   }
 
   /** Inline bytes that came with a record, kept until the end of this turn of the event loop. */
   private readonly stash = new Map<string, Buffer>();
   private stashClear?: NodeJS.Immediate;
+
+  private keep(ik: Buffer, iv: Buffer): void {
+    this.stash.set(ik.toString('latin1'), iv);
+    if (!this.stashClear) this.stashClear = setImmediate(() => { this.stash.clear(); this.stashClear = undefined; });
+  }
+
+  /**
+   * Object records the owner marked cacheable (index-owner.ts getRecord): served here until the
+   * owner drops them (DropKeys, before any write of the key is acknowledged) or they are evicted,
+   * oldest first, which the owner is told of (Forget) so it stops counting this worker.
+   */
+  private readonly records = new Map<string, CachedRecord>();
+  private recordBytes = 0;
+  private readonly forgetting = new Map<string, number>();
+  private forgetTimer?: NodeJS.Immediate;
+
+  private remember(k: string, f: (Buffer | undefined)[], id: number): void {
+    const [, v, ik, iv] = f;
+    this.dropRecord(k);
+    const e: CachedRecord = { v, ik, iv, id, bytes: k.length + (v?.length ?? 0) + (ik?.length ?? 0) + (iv?.length ?? 0) + RECORD_ENTRY_OVERHEAD };
+    this.records.set(k, e);
+    this.recordBytes += e.bytes;
+    while (this.recordBytes > this.recordCacheBytes) {
+      const [oldest, o] = this.records.entries().next().value as [string, CachedRecord];
+      this.dropRecord(oldest);
+      this.forgetting.set(oldest, o.id);
+    }
+    if (this.forgetting.size > 0 && !this.forgetTimer) {
+      this.forgetTimer = setImmediate(() => {
+        this.forgetTimer = undefined;
+        const fields: Buffer[] = [];
+        for (const [key, fid] of this.forgetting) fields.push(Buffer.from(key, 'latin1'), u32(fid));
+        this.forgetting.clear();
+        this.tell(Op.Forget, fields);
+      });
+    }
+  }
+
+  private dropRecord(k: string): void {
+    const e = this.records.get(k);
+    if (!e) return;
+    this.records.delete(k);
+    this.recordBytes -= e.bytes;
+  }
 
   async batch(ops: IndexOp[]): Promise<void> {
     if (ops.length === 0) return;

@@ -12,12 +12,16 @@
 //   object whole): a data dir freed at time T is removed only once no worker has a read in
 //   flight that started before T (each worker reports the start of its oldest read);
 // - bucket records cached in workers: a change is acknowledged once every worker dropped its copy;
+// - object records (and inline bytes) cached in workers: the owner knows which worker may hold
+//   which key (it handed the value out, marked cacheable only when no write of the key was in
+//   flight), and a batch is acknowledged only after every worker holding one of its keys has
+//   dropped it: a read that starts after a write was acknowledged never sees what it replaced;
 // - heal work found by a worker's read or write is queued here, where the healer runs;
 // - only the primary's workers are served: a connection must present its token first.
 import * as net from 'node:net';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ObjectStore } from './object-store';
-import type { IndexIterator, IndexOp, IterateOptions } from './meta-index';
+import { MetaIndex, IndexIterator, IndexOp, IterateOptions } from './meta-index';
 import { HealRecord, ObjectRecord, NS_INLINE, decodeJson, key } from './records';
 import { Frame, FrameReader, FrameWriter, Op, json, parseJson, socketPath } from './index-wire';
 import { isStorageError } from './errors';
@@ -29,7 +33,12 @@ interface Conn {
   iterators: Map<number, { it: IndexIterator; chain: Promise<unknown> }>;
   /** Lock token (the Lock request's id) → release. */
   locks: Map<number, () => void>;
+  /** Object keys (latin1) whose values this worker may hold in its record cache → the id of the GetRecord that handed the value out. */
+  cached: Map<string, number>;
 }
+
+const CACHEABLE = Buffer.from([1]);
+const NOT_CACHEABLE = Buffer.from([0]);
 
 export interface OwnerHooks {
   /** Metrics of this process (prom-client JSON), merged with every worker's for /metrics. */
@@ -46,6 +55,9 @@ export class IndexOwner {
   private nextQuery = 1;
   private readonly queries = new Map<number, { conn: Conn; resolve: (f: Frame | undefined) => void }>();
   private frees: { t: bigint; dirs: string[] }[] = [];
+  /** Which workers may hold each object key in their record cache (the reverse of Conn.cached). */
+  private readonly holders = new Map<string, Set<Conn>>();
+  private readonly meta?: MetaIndex;
   private sweeping = false;
 
   private lastOnline: number;
@@ -61,6 +73,10 @@ export class IndexOwner {
       this.broadcast(Op.State, [json({ online: this.lastOnline })]);
     }, 1000);
     this.stateTimer.unref();
+    if (store.index instanceof MetaIndex) {
+      this.meta = store.index;
+      this.meta.beforeAck = (keys) => this.dropCached(keys);
+    }
     store.setPeers({ free: (dirs) => this.free(dirs), bucketChanged: (name) => this.askAll(Op.Invalidate, [Buffer.from(name, 'utf8')]).then(() => undefined) });
   }
 
@@ -83,7 +99,7 @@ export class IndexOwner {
 
   private accept(socket: net.Socket): void {
     socket.setNoDelay(true);
-    const conn: Conn = { socket, out: new FrameWriter(socket), closed: false, iterators: new Map(), locks: new Map() };
+    const conn: Conn = { socket, out: new FrameWriter(socket), closed: false, iterators: new Map(), locks: new Map(), cached: new Map() };
     // An abstract socket has no file permissions and is listed in /proc/net/unix: any local
     // process could connect. Only one that presents the token the primary handed its workers
     // (in their environment, readable by the same user only) is served.
@@ -111,6 +127,8 @@ export class IndexOwner {
       for (const { it } of conn.iterators.values()) void it.close().catch(() => undefined);
       conn.iterators.clear();
       for (const [id, q] of this.queries) if (q.conn === conn) { this.queries.delete(id); q.resolve(undefined); }
+      for (const k of conn.cached.keys()) this.release(conn, k);
+      conn.cached.clear();
     };
     socket.on('close', gone);
     socket.on('error', gone);
@@ -133,7 +151,17 @@ export class IndexOwner {
         this.reply(conn, f.id, idx.get(a!).then((v) => [v]));
         return;
       case Op.GetRecord:
-        this.reply(conn, f.id, this.getRecord(a!));
+        this.reply(conn, f.id, this.getRecord(conn, a!, f.id));
+        return;
+      case Op.Forget:
+        // [key, id of the GetRecord whose value the worker evicted]...: a key fetched again
+        // since (a later id) stays held, or the next write would not reach that newer copy.
+        for (let i = 0; i + 1 < f.fields.length; i += 2) {
+          const k = f.fields[i]!.toString('latin1');
+          if (conn.cached.get(k) !== f.fields[i + 1]!.readUInt32LE(0)) continue;
+          conn.cached.delete(k);
+          this.release(conn, k);
+        }
         return;
       case Op.Commit: {
         const { rec, cond, del } = parseJson<{ rec: ObjectRecord; cond: { ifMatch?: string; ifNoneMatch?: string }; del: string[] }>(a);
@@ -202,10 +230,22 @@ export class IndexOwner {
   }
 
   /**
-   * An object record and, for a small object stored inline, its bytes: a 4 KiB GET is one round
-   * trip instead of two (the worker's IndexClient keeps the bytes for the read that follows).
+   * [cacheable, record, inline key, inline bytes]: an object record and, for a small object
+   * stored inline, its bytes (a 4 KiB GET is one round trip; the worker keeps the bytes for the
+   * read that follows). Cacheable when no batch began during the read and none of this key was
+   * in flight: then every live replica holds what was read, and the worker is noted as a holder
+   * before the answer leaves, so the next write of the key waits for it to drop the value.
    */
-  private async getRecord(k: Buffer): Promise<(Buffer | undefined)[]> {
+  private async getRecord(conn: Conn, k: Buffer, id: number): Promise<(Buffer | undefined)[]> {
+    const m = this.meta;
+    const before = m && !m.writing(k) ? m.batches : undefined;
+    const out = await this.readRecord(k);
+    const cacheable = before !== undefined && m!.batches === before && !conn.closed && id !== 0;
+    if (cacheable) this.hold(conn, k.toString('latin1'), id);
+    return [cacheable ? CACHEABLE : NOT_CACHEABLE, ...out];
+  }
+
+  private async readRecord(k: Buffer): Promise<(Buffer | undefined)[]> {
     const v = await this.store.index.get(k);
     if (!v || !v.includes('"inline":true')) return [v];
     const rec = decodeJson<ObjectRecord>(v);
@@ -213,6 +253,39 @@ export class IndexOwner {
     if (!only) return [v];
     const ik = key(NS_INLINE, only.dataDir);
     return [v, ik, await this.store.index.get(ik)];
+  }
+
+  private hold(conn: Conn, k: string, id: number): void {
+    conn.cached.set(k, id);
+    let s = this.holders.get(k);
+    if (!s) this.holders.set(k, s = new Set());
+    s.add(conn);
+  }
+
+  private release(conn: Conn, k: string): void {
+    const s = this.holders.get(k);
+    if (!s) return;
+    s.delete(conn);
+    if (s.size === 0) this.holders.delete(k);
+  }
+
+  /** MetaIndex.beforeAck: every worker holding one of these keys drops it (undefined: none does). */
+  private dropCached(keys: string[]): Promise<void> | undefined {
+    let per: Map<Conn, Buffer[]> | undefined;
+    for (const k of keys) {
+      const s = this.holders.get(k);
+      if (!s) continue;
+      this.holders.delete(k);
+      for (const c of s) {
+        c.cached.delete(k);
+        per ??= new Map();
+        const list = per.get(c);
+        if (list) list.push(Buffer.from(k, 'latin1'));
+        else per.set(c, [Buffer.from(k, 'latin1')]);
+      }
+    }
+    if (!per) return undefined;
+    return Promise.all([...per].map(([c, ks]) => this.ask(c, Op.DropKeys, ks))).then(() => undefined);
   }
 
   private lock(conn: Conn, token: number, key: string): void {
@@ -257,12 +330,18 @@ export class IndexOwner {
   /** Ask every worker (but `except`); resolves with the answers of those still connected. */
   private askAll(op: Op, fields: Buffer[] = [], except?: Conn): Promise<Frame[]> {
     const to = [...this.conns].filter((c) => c !== except);
-    return Promise.all(to.map((conn) => new Promise<Frame | undefined>((resolve) => {
+    return Promise.all(to.map((conn) => this.ask(conn, op, fields))).then((fs) => fs.filter((f): f is Frame => f !== undefined));
+  }
+
+  /** Ask one worker; undefined if it goes away first (its caches and reads went with it). */
+  private ask(conn: Conn, op: Op, fields: Buffer[]): Promise<Frame | undefined> {
+    if (conn.closed) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
       if (this.nextQuery >= 0xfffffff0) this.nextQuery = 1;
       const id = this.nextQuery++;
       this.queries.set(id, { conn, resolve });
       conn.out.send(op, id, fields);
-    }))).then((fs) => fs.filter((f): f is Frame => f !== undefined));
+    });
   }
 
   /** Free data dirs once no read that could still see them is in flight in any process. */

@@ -9,8 +9,9 @@ export const enum Op {
   // worker → owner
   Get = 1, GetMany = 2, Batch = 3, IterOpen = 4, IterNext = 5, IterSeek = 6, IterClose = 7,
   Lock = 8, Unlock = 9, Heal = 10, Free = 11, Call = 12, EpochAnswer = 13, MetricsAnswer = 14, Ack = 15, GetRecord = 16, Commit = 17, Hello = 18,
+  Forget = 19,
   // owner → worker
-  Invalidate = 20, EpochQuery = 21, State = 22, MetricsQuery = 23,
+  Invalidate = 20, EpochQuery = 21, State = 22, MetricsQuery = 23, DropKeys = 24,
   // replies, either way
   Ok = 100, Err = 101,
 }

@@ -80,7 +80,20 @@ export class MetaIndex implements Index {
   /** Point reads of hot keys (records, inline bytes) answered from memory; see ReadCache. */
   private readonly cache = new ReadCache(CACHE_BYTES);
 
+  /**
+   * Called with a batch's keys once it has reached a write quorum, before the batch is
+   * acknowledged; the acknowledgement waits for it. The index owner drops the keys from the
+   * HTTP workers' record caches here (index-owner.ts).
+   */
+  beforeAck?: (keys: string[]) => Promise<void> | undefined;
+
   private constructor(private replicas: Replica[], private readonly writeQuorum: number, private readonly sync: boolean) {}
+
+  /** Batches queued so far: unchanged across a read means no write began during it. */
+  get batches(): bigint { return this.seq; }
+
+  /** Whether a batch touching this key is in flight on some replica (what it reads may change). */
+  writing(key: Buffer): boolean { return this.cache.writing(key.toString('latin1')); }
 
   static async open(drives: Drive[], writeQuorum: number, sync: boolean): Promise<MetaIndex> {
     const opened: { drive: Drive; db: DB; seq: bigint }[] = [];
@@ -233,7 +246,9 @@ export class MetaIndex implements Index {
       if (p.done) continue;
       if (p.acks >= this.writeQuorum) {
         p.done = true;
-        p.resolve();
+        const waiting = this.beforeAck?.(p.keys);
+        if (waiting) waiting.then(p.resolve, p.resolve);
+        else p.resolve();
       } else if (p.targets - p.fails < this.writeQuorum) {
         p.done = true;
         p.reject(new StorageError('InsufficientWriteQuorum', `index batch reached ${p.acks} replicas, quorum is ${this.writeQuorum}`));

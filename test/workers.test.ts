@@ -4,7 +4,7 @@
 // writes decided once (key locks in the owner), version order, bucket changes seen at once by
 // the other worker, a read during an overwrite returns the old object whole (frees wait for
 // every worker's reads), a killed worker is replaced, /metrics sums every process.
-import t from 'tap';
+import t, { Test } from 'tap';
 import { spawn, execFileSync } from 'node:child_process';
 import * as http from 'node:http';
 import * as path from 'node:path';
@@ -284,4 +284,118 @@ t.test('a key lock held by a worker that goes away is released; waiters are serv
   await doomed.close();
   await Promise.all([a, b, c]);
   t.same(order, ['a', 'b', 'c'], 'released with the connection, then granted first come first served');
+});
+
+/** Two worker stores on one owner, as `--workers 2` runs them (in this process, so their caches can be looked at). */
+async function twoWorkers(t: Test, label: string) {
+  const o = await ownerOnTempDrives(label);
+  const clients = [await IndexClient.connect(o.name, o.owner.token), await IndexClient.connect(o.name, o.owner.token)];
+  const workers = await Promise.all(clients.map((c) => ObjectStore.connect({ drives: o.tmp.drives }, c)));
+  t.teardown(async () => { for (const c of clients) await c.close(); await o.owner.close(); await o.store.close(); o.tmp.cleanup(); });
+  return { ...o, clients, workers };
+}
+
+const readAll = async (s: ObjectStore, b: string, k: string) => collectStream((await s.getObject(b, k)).stream);
+async function collectStream(r: AsyncIterable<Buffer>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of r) parts.push(c);
+  return Buffer.concat(parts);
+}
+
+t.test('worker record caches: a write acknowledged anywhere is read everywhere next', async (t) => {
+  const { store, clients, workers: [a, b] } = await twoWorkers(t, 'kiln-owner-cache');
+  await store.createBucket('cb');
+  await a.putObject('cb', 'k', Readable.from([Buffer.from('v0')]));
+  t.equal((await readAll(b, 'cb', 'k')).toString(), 'v0');
+  // Acknowledged at the write quorum; until the last replica has it too, reads are not cached.
+  await until('cached', async () => (await readAll(b, 'cb', 'k')).toString() === 'v0' && clients[1].cachedRecords === 1);
+  t.equal(clients[1].cachedRecords, 1, 'the reading worker keeps the record');
+  t.equal((await readAll(b, 'cb', 'k')).toString(), 'v0', 'and serves it again');
+  // Writes through the other worker, through the owner itself, and from the cached worker;
+  // inline bodies and shard-stored ones (past the inline threshold); deletes. Each is read at
+  // once through both workers.
+  for (let i = 1; i <= 60; i++) {
+    const writer = [a, store, b][i % 3];
+    const body = i % 7 === 0 ? randomBytes(40 * 1024 + i) : Buffer.from(`v${i}`);
+    if (i % 11 === 0) {
+      await writer.deleteObject('cb', 'k');
+      for (const r of [a, b]) await t.rejects(r.headObject('cb', 'k'), { code: 'NoSuchKey' }, `delete ${i} seen`);
+      continue;
+    }
+    await writer.putObject('cb', 'k', Readable.from([body]));
+    for (const [n, r] of [['a', a], ['b', b]] as const) if (!(await readAll(r, 'cb', 'k')).equals(body)) t.fail(`write ${i}: worker ${n} read an older value`);
+  }
+  // Absent keys are cached too, and a create drops them.
+  await t.rejects(b.headObject('cb', 'new'), { code: 'NoSuchKey' });
+  await a.putObject('cb', 'new', Readable.from([Buffer.from('here')]));
+  t.equal((await readAll(b, 'cb', 'new')).toString(), 'here', 'created after a cached absence');
+});
+
+t.test('worker record caches: eviction and re-reads never leave a copy the owner does not know of', async (t) => {
+  const { store, clients, workers: [a, b] } = await twoWorkers(t, 'kiln-owner-evict');
+  // About three entries fit: every read evicts, and evicted keys are read again at once.
+  clients[1].recordCacheBytes = 3 * 600;
+  await store.createBucket('eb');
+  const keys = Array.from({ length: 8 }, (_, i) => `k${i}`);
+  const current = new Map<string, Buffer>();
+  for (const k of keys) { const v = randomBytes(64); current.set(k, v); await a.putObject('eb', k, Readable.from([v])); }
+  for (let round = 0; round < 25; round++) {
+    // Reads on b (evicting and refetching, some concurrently), then a write of every key on a.
+    await Promise.all(keys.flatMap((k) => [readAll(b, 'eb', k), readAll(b, 'eb', k)]));
+    await new Promise((r) => setImmediate(r)); // the Forget frames leave
+    await Promise.all(keys.map((k) => readAll(b, 'eb', k)));
+    for (const k of keys) { const v = randomBytes(64); current.set(k, v); await a.putObject('eb', k, Readable.from([v])); }
+    for (const k of keys) if (!(await readAll(b, 'eb', k)).equals(current.get(k)!)) t.fail(`round ${round}: ${k} stale on the evicting worker`);
+  }
+  t.ok(clients[1].cachedRecords <= 4, `the cache stayed within its bound (${clients[1].cachedRecords} entries)`);
+  t.pass('no stale read in 25 rounds');
+});
+
+t.test('worker record caches: a key evicted and fetched again while its Forget is on the way stays known to the owner', async (t) => {
+  const { store, clients, workers: [a, b] } = await twoWorkers(t, 'kiln-owner-forget');
+  clients[1].recordCacheBytes = 1000; // one entry
+  await store.createBucket('fb');
+  let n = 0;
+  const write = async (k: string) => { await a.putObject('fb', k, Readable.from([Buffer.from(`${k}${++n}`)])); await new Promise((r) => setTimeout(r, 20)); };
+  await write('k');
+  await write('j');
+  for (let round = 0; round < 20; round++) {
+    // Replies in order: k (kept), j (evicts k: Forget k queued), k again (kept again before
+    // that Forget leaves). The owner must still count b as holding k.
+    await Promise.all([readAll(b, 'fb', 'k'), readAll(b, 'fb', 'j'), readAll(b, 'fb', 'k')]);
+    await new Promise((r) => setImmediate(r));
+    await write('k');
+    const got = (await readAll(b, 'fb', 'k')).toString();
+    if (got !== `k${n}`) t.fail(`round ${round}: read ${got}, wrote k${n}`);
+  }
+  t.pass('b read every write of k');
+});
+
+t.test('worker record caches: readers racing writers see no value older than the last acknowledged write', async (t) => {
+  const { store, workers: [a, b] } = await twoWorkers(t, 'kiln-owner-race');
+  await store.createBucket('rb');
+  await a.putObject('rb', 'k', Readable.from([Buffer.from('0')]));
+  let acked = 0;
+  let stop = false;
+  let stale = 0;
+  let reads = 0;
+  const reader = async () => {
+    while (!stop) {
+      const floor = acked;
+      const got = Number((await readAll(b, 'rb', 'k')).toString());
+      reads++;
+      if (got < floor) stale++;
+      // A cached read completes in microtasks alone: let the writer's I/O run.
+      await new Promise((r) => setImmediate(r));
+    }
+  };
+  const readers = [reader(), reader(), reader()];
+  for (let i = 1; i <= 150; i++) {
+    await a.putObject('rb', 'k', Readable.from([Buffer.from(String(i))]));
+    acked = i;
+    if (i % 10 === 0) await new Promise((r) => setImmediate(r));
+  }
+  stop = true;
+  await Promise.all(readers);
+  t.equal(stale, 0, `no read returned a value older than the last acknowledged write (${reads} reads)`);
 });
