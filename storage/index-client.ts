@@ -73,8 +73,10 @@ export class IndexClient implements Index {
 
   get online(): number { return this.replicas; }
 
-  /** `id` is given where it names something afterwards (an iterator, a lock token). */
-  /** `onAnswer` runs inside the frame handler, before frames that came after the answer. */
+  /**
+   * `id` is given where it names something afterwards (an iterator, a lock token, a cached
+   * record). `onAnswer` runs inside the frame handler, before frames that came after the answer.
+   */
   private request(op: Op, fields: (Buffer | undefined)[], id = this.id(), onAnswer?: (f: (Buffer | undefined)[]) => void): Promise<(Buffer | undefined)[]> {
     if (this.closed) return Promise.reject(new StorageError('InsufficientWriteQuorum', 'the index owner process is gone'));
     return new Promise((resolve, reject) => {

@@ -75,7 +75,7 @@ export class IndexOwner {
     this.stateTimer.unref();
     if (store.index instanceof MetaIndex) {
       this.meta = store.index;
-      this.meta.beforeAck = (keys) => this.dropCached(keys);
+      this.meta.beforeSettle = (keys) => this.dropCached(keys);
     }
     store.setPeers({ free: (dirs) => this.free(dirs), bucketChanged: (name) => this.askAll(Op.Invalidate, [Buffer.from(name, 'utf8')]).then(() => undefined) });
   }
@@ -269,7 +269,7 @@ export class IndexOwner {
     if (s.size === 0) this.holders.delete(k);
   }
 
-  /** MetaIndex.beforeAck: every worker holding one of these keys drops it (undefined: none does). */
+  /** MetaIndex.beforeSettle: every worker holding one of these keys drops it (undefined: none does). */
   private dropCached(keys: string[]): Promise<void> | undefined {
     let per: Map<Conn, Buffer[]> | undefined;
     for (const k of keys) {

@@ -81,11 +81,11 @@ export class MetaIndex implements Index {
   private readonly cache = new ReadCache(CACHE_BYTES);
 
   /**
-   * Called with a batch's keys once it has reached a write quorum, before the batch is
-   * acknowledged; the acknowledgement waits for it. The index owner drops the keys from the
+   * Called with a batch's keys once it has reached a write quorum (or failed to), before the
+   * batch is acknowledged (or refused), which waits for it. The index owner drops the keys from the
    * HTTP workers' record caches here (index-owner.ts).
    */
-  beforeAck?: (keys: string[]) => Promise<void> | undefined;
+  beforeSettle?: (keys: string[]) => Promise<void> | undefined;
 
   private constructor(private replicas: Replica[], private readonly writeQuorum: number, private readonly sync: boolean) {}
 
@@ -246,12 +246,16 @@ export class MetaIndex implements Index {
       if (p.done) continue;
       if (p.acks >= this.writeQuorum) {
         p.done = true;
-        const waiting = this.beforeAck?.(p.keys);
+        const waiting = this.beforeSettle?.(p.keys);
         if (waiting) waiting.then(p.resolve, p.resolve);
         else p.resolve();
       } else if (p.targets - p.fails < this.writeQuorum) {
         p.done = true;
-        p.reject(new StorageError('InsufficientWriteQuorum', `index batch reached ${p.acks} replicas, quorum is ${this.writeQuorum}`));
+        const err = new StorageError('InsufficientWriteQuorum', `index batch reached ${p.acks} replicas, quorum is ${this.writeQuorum}`);
+        // Some replicas may hold it all the same: what was cached of its keys is dropped too.
+        const waiting = this.beforeSettle?.(p.keys);
+        if (waiting) waiting.then(() => p.reject(err), () => p.reject(err));
+        else p.reject(err);
       }
     }
   }

@@ -9,8 +9,9 @@
 //
 // With --workers N (> 1) the event-loop column is the primary's: the index owner's share.
 //
-// A server is a checkout's root (built, `npm ci` done there), optionally followed by node flags:
-// '.|--single-threaded-gc'. The first round of each is a warm-up and not counted.
+// A server is a checkout's root (built, `npm ci` done there), optionally followed by its worker
+// count and node flags: '.@2' (kiln server --workers 2), '.|--single-threaded-gc'. The first
+// round of each is a warm-up and not counted.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -38,8 +39,9 @@ interface Round extends Result { mainCpu: number; written: number }
 interface Server { spec: string; target: Target; client: LoadClient; rounds: Round[] }
 
 async function start(spec: string, dir: string): Promise<Server> {
-  const [root, ...nodeFlags] = spec.split('|');
-  const target = await startKiln(dir, { root: path.resolve(root), nodeFlags, workers: WORKERS });
+  const [where, ...nodeFlags] = spec.split('|');
+  const [root, workers = WORKERS] = where.split('@');
+  const target = await startKiln(dir, { root: path.resolve(root), nodeFlags, workers });
   const client = new LoadClient(target.port, CONC, target.creds);
   const body = BODY;
   for (let k = 0; k < OBJECTS; k += CONC) await Promise.all(Array.from({ length: CONC }, (_, j) => client.request('PUT', `/${BUCKET}/o${k + j}`, { body })));
