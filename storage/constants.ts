@@ -12,12 +12,14 @@ export const DEFAULT_BLOCK_SIZE = 1 * MiB;
  * and again. Sustained PUTs (bench/inline-threshold.ts, 20 s per cell, 2+2, durable, 8 in
  * flight, this 2-core box): inline / shard files, PUT/s and bytes written to disk per byte PUT:
  * 4 KiB 3,595 / 474 (17x / 13x), 32 KiB 821 / 332 (15x / 3.6x), 64 KiB 395 / 306 (18x / 2.9x),
- * 128 KiB 224 / 304 (17x / 2.4x); GETs ran 1.5-2.5x faster inline at every size. Above 32 KiB
- * the PUT gain no longer pays for 4-6x the SSD writes (and it turns into a loss by 128 KiB, the
- * threshold before, which short runs had made look 2x faster: compaction was still owed).
- * `kiln server --inline-threshold` moves it (read-mostly datasets may want more).
+ * 128 KiB 224 / 304 (17x / 2.4x); GETs ran 1.5-2.5x faster inline at every size. Over HTTP
+ * (ab.js, 8 connections) 64 KiB inline still PUT and GET ~2.8x faster than shard files (539 vs
+ * 184 PUT/s, p99 40 vs 83 ms; 6,341 vs 2,274 GET/s), but at 128 KiB, the threshold before, the
+ * index stalled writers for over a second (p99 1.5 s: LevelDB's level 0 waiting for its one
+ * compaction thread) while writing 9x the bytes. Short runs had hidden both (compaction owed).
+ * `kiln server --inline-threshold` moves it (bench/README.md has the tables).
  */
-export const DEFAULT_INLINE_THRESHOLD = 32 * 1024;
+export const DEFAULT_INLINE_THRESHOLD = 64 * 1024;
 
 /** Bound on --inline-threshold: an index value stays well under LevelDB's block and file sizes. */
 export const MAX_INLINE_THRESHOLD = 1024 * 1024;
