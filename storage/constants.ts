@@ -13,13 +13,13 @@ export const DEFAULT_BLOCK_SIZE = 1 * MiB;
  * flight, this 2-core box): inline / shard files, PUT/s and bytes written to disk per byte PUT:
  * 4 KiB 3,595 / 474 (17x / 13x), 32 KiB 821 / 332 (15x / 3.6x), 64 KiB 395 / 306 (18x / 2.9x),
  * 128 KiB 224 / 304 (17x / 2.4x); GETs ran 1.5-2.5x faster inline at every size. Over HTTP
- * (ab.js, 8 connections) 64 KiB inline still PUT and GET ~2.8x faster than shard files (539 vs
- * 184 PUT/s, p99 40 vs 83 ms; 6,341 vs 2,274 GET/s), but at 128 KiB, the threshold before, the
- * index stalled writers for over a second (p99 1.5 s: LevelDB's level 0 waiting for its one
- * compaction thread) while writing 9x the bytes. Short runs had hidden both (compaction owed).
- * `kiln server --inline-threshold` moves it (bench/README.md has the tables).
+ * (ab.js, 8 connections) inline objects PUT and GET ~2.8-3.5x faster than shard files, but held
+ * for a minute the index stalls its writers (LevelDB's level 0 waiting for its one compaction
+ * thread): p99 40 ms at 32 KiB, 316 ms at 64 KiB, 1.5 s at 128 KiB (the threshold before; short
+ * runs had hidden it: compaction was still owed). `kiln server --inline-threshold` moves it
+ * (bench/README.md has the tables).
  */
-export const DEFAULT_INLINE_THRESHOLD = 64 * 1024;
+export const DEFAULT_INLINE_THRESHOLD = 32 * 1024;
 
 /** Bound on --inline-threshold: an index value stays well under LevelDB's block and file sizes. */
 export const MAX_INLINE_THRESHOLD = 1024 * 1024;
