@@ -61,7 +61,7 @@ export class IndexClient implements Index {
       const s = net.connect(socketPath(name));
       s.setNoDelay(true);
       const c = new IndexClient(s);
-      c.out.send(Op.Hello, 0, [token]);
+      c.out.send(Op.Hello, 0, [token, u32(process.pid)]);
       // The owner's first frame is its State: the client is usable once it has arrived.
       c.ready = () => resolve(c);
       s.once('error', reject);

@@ -35,6 +35,8 @@ interface Conn {
   locks: Map<number, () => void>;
   /** Object keys (latin1) whose values this worker may hold in its record cache → the id of the GetRecord that handed the value out. */
   cached: Map<string, number>;
+  /** The worker's process id, from its Hello. */
+  pid?: number;
 }
 
 const CACHEABLE = Buffer.from([1]);
@@ -58,6 +60,11 @@ export class IndexOwner {
   /** Which workers may hold each object key in their record cache (the reverse of Conn.cached). */
   private readonly holders = new Map<string, Set<Conn>>();
   private readonly meta?: MetaIndex;
+  /**
+   * How long a worker may take to drop cached keys. A write waits for it; a worker that has not
+   * answered by then (its event loop stuck) is killed, so it can never serve what it held.
+   */
+  dropTimeoutMs = 10_000;
   private sweeping = false;
 
   private lastOnline: number;
@@ -111,6 +118,7 @@ export class IndexOwner {
       if (f.op !== Op.Hello || !t || t.length !== this.token.length || !timingSafeEqual(t, this.token)) { socket.destroy(); return; }
       admitted = true;
       clearTimeout(hello);
+      conn.pid = f.fields[1]?.readUInt32LE(0);
       this.conns.add(conn);
       conn.out.send(Op.State, 0, [json({ online: this.store.index.online })]);
     });
@@ -285,7 +293,19 @@ export class IndexOwner {
       }
     }
     if (!per) return undefined;
-    return Promise.all([...per].map(([c, ks]) => this.ask(c, Op.DropKeys, ks))).then(() => undefined);
+    return Promise.all([...per].map(([c, ks]) => this.askOrKill(c, Op.DropKeys, ks))).then(() => undefined);
+  }
+
+  /** ask(), but a worker that does not answer within dropTimeoutMs is killed and its connection closed. */
+  private askOrKill(conn: Conn, op: Op, fields: Buffer[]): Promise<Frame | undefined> {
+    const timer = setTimeout(() => {
+      // SIGKILL first: once its socket closes, a worker with a stuck loop might still answer one
+      // more HTTP request from its cache before it sees the close. (In-process clients, as in
+      // tests, only lose their connection.)
+      if (conn.pid && conn.pid !== process.pid) { try { process.kill(conn.pid, 'SIGKILL'); } catch { /* gone already */ } }
+      conn.socket.destroy();
+    }, this.dropTimeoutMs);
+    return this.ask(conn, op, fields).finally(() => clearTimeout(timer));
   }
 
   private lock(conn: Conn, token: number, key: string): void {

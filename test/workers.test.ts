@@ -399,3 +399,21 @@ t.test('worker record caches: readers racing writers see no value older than the
   await Promise.all(readers);
   t.equal(stale, 0, `no read returned a value older than the last acknowledged write (${reads} reads)`);
 });
+
+t.test('worker record caches: a worker that does not drop a key in time is cut off and the write goes on', async (t) => {
+  const { store, owner, clients, workers: [a, b] } = await twoWorkers(t, 'kiln-owner-stuck');
+  owner.dropTimeoutMs = 300;
+  await store.createBucket('sb');
+  await a.putObject('sb', 'k', Readable.from([Buffer.from('old')]));
+  await until('cached on b', async () => (await readAll(b, 'sb', 'k')).toString() === 'old' && clients[1].cachedRecords === 1);
+  // b's event loop "hangs" as far as the owner can tell: it never answers DropKeys.
+  const stuck = clients[1] as unknown as { handle(f: { op: number }): void };
+  const handle = stuck.handle.bind(stuck);
+  stuck.handle = (f) => { if (f.op !== 24 /* Op.DropKeys */) handle(f); };
+  let lost = false;
+  clients[1].onLost = () => { lost = true; };
+  await a.putObject('sb', 'k', Readable.from([Buffer.from('new')]));
+  await until('connection closed', () => lost);
+  t.ok(lost, 'the stuck worker lost its connection to the owner (a worker process exits on that)');
+  t.equal((await readAll(a, 'sb', 'k')).toString(), 'new', 'the write went through');
+});
