@@ -244,19 +244,15 @@ export class MetaIndex implements Index {
     for (const p of group) {
       if (p.acks + p.fails === p.targets) this.cache.endWrite(p.keys);
       if (p.done) continue;
-      if (p.acks >= this.writeQuorum) {
-        p.done = true;
-        const waiting = this.beforeSettle?.(p.keys);
-        if (waiting) waiting.then(p.resolve, p.resolve);
-        else p.resolve();
-      } else if (p.targets - p.fails < this.writeQuorum) {
-        p.done = true;
-        const err = new StorageError('InsufficientWriteQuorum', `index batch reached ${p.acks} replicas, quorum is ${this.writeQuorum}`);
-        // Some replicas may hold it all the same: what was cached of its keys is dropped too.
-        const waiting = this.beforeSettle?.(p.keys);
-        if (waiting) waiting.then(() => p.reject(err), () => p.reject(err));
-        else p.reject(err);
-      }
+      const ok = p.acks >= this.writeQuorum;
+      if (!ok && p.targets - p.fails >= this.writeQuorum) continue;
+      p.done = true;
+      const refusal = ok ? undefined : new StorageError('InsufficientWriteQuorum', `index batch reached ${p.acks} replicas, quorum is ${this.writeQuorum}`);
+      const answer = refusal ? () => p.reject(refusal) : () => p.resolve();
+      // A refused batch may be on some replicas all the same: its keys are dropped from caches too.
+      const waiting = this.beforeSettle?.(p.keys);
+      if (waiting) waiting.then(answer, answer);
+      else answer();
     }
   }
 

@@ -419,7 +419,7 @@ export class ObjectStore {
       const rec = structuredClone(await this.headObject(bucket, objectKey, versionId));
       const next = fn(rec) ?? rec;
       const cur = await this.index.get(key(NS_OBJECT, bucket, objectKey));
-      const isCurrent = cur !== undefined && decodeJson<ObjectRecord>(cur).versionId === next.versionId;
+      const isCurrent = cur !== undefined && sharedRecord(cur).versionId === next.versionId;
       const ops: IndexOp[] = [];
       if (isCurrent) ops.push({ type: 'put', key: key(NS_OBJECT, bucket, objectKey), value: encodeJson(next) });
       if (next.versioned && next.vseq !== undefined) ops.push({ type: 'put', key: versionKey(bucket, objectKey, next.vseq), value: encodeJson(next) });

@@ -4,8 +4,8 @@
 // response bytes counted, never kept. The same request shapes go to unsigned servers (nginx,
 // the minimal Node servers) with signing off.
 import * as http from 'node:http';
-import { createHash, createHmac } from 'node:crypto';
-import { hmacHex, sha256Hex } from '../../server/auth/sigv4';
+import { createHash } from 'node:crypto';
+import { formatAmzDate, hmacHex, sha256Hex, signingKeyFor } from '../../server/auth/sigv4';
 
 export interface Credentials { accessKeyId: string; secretAccessKey: string; region: string }
 
@@ -16,8 +16,6 @@ const EMPTY_SHA256 = createHash('sha256').digest('hex');
 export class LoadClient {
   private readonly agent: http.Agent;
   private readonly host: string;
-  private signingDay = '';
-  private signingKey: Buffer = Buffer.alloc(0);
   private dateSecond = -1;
   private amzDate = '';
 
@@ -53,17 +51,11 @@ export class LoadClient {
     const { accessKeyId, secretAccessKey, region } = this.creds!;
     const second = Math.floor(Date.now() / 1000);
     if (second !== this.dateSecond) {
-      const now = new Date(second * 1000).toISOString();
-      this.amzDate = `${now.slice(0, 4)}${now.slice(5, 7)}${now.slice(8, 13)}${now.slice(14, 16)}${now.slice(17, 19)}Z`;
+      this.amzDate = formatAmzDate(new Date(second * 1000));
       this.dateSecond = second;
     }
     const amzDate = this.amzDate;
     const day = amzDate.slice(0, 8);
-    if (day !== this.signingDay) {
-      const h = (k: Buffer | string, s: string) => createHmac('sha256', k).update(s).digest();
-      this.signingKey = h(h(h(h(`AWS4${secretAccessKey}`, day), region), 's3'), 'aws4_request');
-      this.signingDay = day;
-    }
     const signed: [string, string][] = [['host', this.host], ['x-amz-content-sha256', payload], ['x-amz-date', amzDate],
       ...Object.entries(extra).map(([k, v]) => [k.toLowerCase(), v] as [string, string])];
     signed.sort((a, b) => (a[0] < b[0] ? -1 : 1));
@@ -72,7 +64,7 @@ export class LoadClient {
     const scope = `${day}/${region}/s3/aws4_request`;
     const toSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${sha256Hex(canonical)}`;
     // The server's one-shot HMAC (cached pads): an Hmac object per request was most of the signing cost.
-    const signature = hmacHex(this.signingKey, toSign);
+    const signature = hmacHex(signingKeyFor(secretAccessKey, day, region, 's3'), toSign);
     return {
       'x-amz-date': amzDate, 'x-amz-content-sha256': payload,
       authorization: `AWS4-HMAC-SHA256 Credential=${accessKeyId}/${scope}, SignedHeaders=${names}, Signature=${signature}`,
