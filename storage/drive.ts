@@ -17,6 +17,8 @@ export class Drive {
   get tmpRoot(): string { return path.join(this.sysDir, 'tmp'); }
   get trashRoot(): string { return path.join(this.sysDir, 'trash'); }
   get indexDir(): string { return path.join(this.sysDir, 'index'); }
+  /** Value log of the index replica on this drive (bodies of inline objects; value-log.ts). */
+  get vlogDir(): string { return path.join(this.sysDir, 'vlog'); }
   get formatFile(): string { return path.join(this.sysDir, 'format.json'); }
   get dataRoot(): string { return path.join(this.root, 'data'); }
 

@@ -7,20 +7,35 @@
 // replicas progress independently, so a batch is acknowledged as soon as a write quorum has it
 // (the slowest replica's fsync is not waited for), and reads go to the most advanced replica,
 // which holds every acknowledged batch.
+// Inline bodies (namespace `i`) are not stored in LevelDB but in each replica's value log
+// (value-log.ts); LevelDB holds a pointer, and get() returns the bytes, checked, from whichever
+// replica has them intact.
 import { promises as fsp } from 'node:fs';
 import { Level } from 'level';
 import { Drive } from './drive';
 import { StorageError } from './errors';
+import { NS_INLINE } from './records';
+import { ValueLog } from './value-log';
 
 type DB = Level<Buffer, Buffer>;
 export type IndexOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
 
 const SEQ_KEY = Buffer.from([0]);
+/** Present once every `i` value of the replica is a value-log pointer (replicas older than the log are moved at open). */
+const VLOG_KEY = Buffer.from([0, 0x76]);
+const INLINE_RANGE = { gte: Buffer.from([NS_INLINE]), lt: Buffer.from([NS_INLINE + 1]) };
+/** Values moved per step of a value-log compaction, between two group commits. */
+const COMPACT_STEP = 64;
 const ENC = { keyEncoding: 'buffer', valueEncoding: 'buffer' } as const;
 /** Bound on ops in one group commit, so one flush cannot grow without limit under load. */
 const MAX_BATCH_OPS = 20000;
 
-interface Replica { drive: Drive; db: DB; queue: Pending[]; busy: boolean; applied: bigint; dead: boolean }
+interface Replica {
+  drive: Drive; db: DB; vlog: ValueLog; queue: Pending[]; busy: boolean; applied: bigint; dead: boolean;
+  /** Value-log compaction: live values still to move out of the segments being compacted. */
+  moves: { key: Buffer; pointer: Buffer }[];
+  planning: boolean;
+}
 interface Pending {
   ops: IndexOp[];
   /** The ops' keys as the read cache names them, while the batch is in flight. */
@@ -76,6 +91,7 @@ export async function* entriesOf(it: IndexIterator): AsyncGenerator<[Buffer, Buf
 
 export class MetaIndex implements Index {
   private seq = 0n;
+  private closing = false;
   private dropped: Promise<void>[] = [];
   /** Point reads of hot keys (records, inline bytes) answered from memory; see ReadCache. */
   private readonly cache = new ReadCache(CACHE_BYTES);
@@ -95,8 +111,8 @@ export class MetaIndex implements Index {
   /** Whether a batch touching this key is in flight on some replica (what it reads may change). */
   writing(key: Buffer): boolean { return this.cache.writing(key.toString('latin1')); }
 
-  static async open(drives: Drive[], writeQuorum: number, sync: boolean): Promise<MetaIndex> {
-    const opened: { drive: Drive; db: DB; seq: bigint }[] = [];
+  static async open(drives: Drive[], writeQuorum: number, sync: boolean, valueLogSegmentBytes?: number): Promise<MetaIndex> {
+    const opened: { drive: Drive; db: DB; vlog: ValueLog; seq: bigint }[] = [];
     for (const drive of drives) {
       if (!drive.online) continue;
       try {
@@ -106,14 +122,18 @@ export class MetaIndex implements Index {
         // compress every block at each flush and compaction cost 4 KiB PUTs ~15 % of their rate.
         const db = new Level<Buffer, Buffer>(drive.indexDir, { ...ENC, writeBufferSize: 16 * 1024 * 1024, cacheSize: 32 * 1024 * 1024, maxFileSize: 8 * 1024 * 1024, compression: false });
         await db.open();
+        const vlog = await ValueLog.open(drive.vlogDir, sync, valueLogSegmentBytes).catch(async (e) => { await db.close(); throw e; });
         const s = await db.get(SEQ_KEY);
-        opened.push({ drive, db, seq: s ? s.readBigUInt64BE(0) : 0n });
+        // A replica whose pointers name bytes its value log lacks (the log lost or cut) counts
+        // as empty: the freshest intact replica rebuilds it.
+        const intact = await adoptValueLog(db, vlog, sync);
+        opened.push({ drive, db, vlog, seq: s && intact ? s.readBigUInt64BE(0) : 0n });
       } catch (e) {
         // A held LevelDB lock means another process owns these drives: running beside it would
         // corrupt both, so refuse outright instead of degrading.
         const cause = (e as { cause?: Error }).cause?.message ?? (e as Error).message;
         if (/\block\b/i.test(cause) && /unavailable|held|busy/i.test(cause)) {
-          for (const r of opened) await r.db.close();
+          for (const r of opened) { await r.db.close(); await r.vlog.close(); }
           throw new StorageError('InvalidArgument', `the index on ${drive.root} is locked: is another Kiln already running on these drives?`);
         }
         drive.fail(e);
@@ -121,7 +141,7 @@ export class MetaIndex implements Index {
     }
     const readQuorum = drives.length - writeQuorum + 1;
     if (opened.length < Math.min(readQuorum, drives.length)) {
-      for (const r of opened) await r.db.close();
+      for (const r of opened) { await r.db.close(); await r.vlog.close(); }
       throw new StorageError('InsufficientReadQuorum', `only ${opened.length} of ${drives.length} index replicas could be opened`);
     }
     // The freshest replica (highest batch sequence) holds every acknowledged batch, because any
@@ -129,12 +149,20 @@ export class MetaIndex implements Index {
     opened.sort((a, b) => (a.seq > b.seq ? -1 : a.seq < b.seq ? 1 : 0));
     const best = opened[0];
     for (const r of opened.slice(1)) {
-      if (r.seq !== best.seq) await copyReplica(best.db, r.db);
+      if (r.seq !== best.seq) await copyReplica(best, r, opened, sync);
     }
-    const idx = new MetaIndex(opened.map(({ drive, db }) => ({ drive, db, queue: [], busy: false, applied: best.seq, dead: false })), writeQuorum, sync);
+    const idx = new MetaIndex(opened.map(({ drive, db, vlog }) => ({ drive, db, vlog, queue: [], busy: false, applied: best.seq, dead: false, moves: [], planning: false })), writeQuorum, sync);
     idx.seq = best.seq;
     return idx;
   }
+
+  /** Each online replica's value log: segments, bytes on disk, bytes still referenced. */
+  valueLogUsage(): { drive: string; segments: number; bytes: number; live: number }[] {
+    return this.replicas.map((r) => ({ drive: r.drive.root, ...r.vlog.usage() }));
+  }
+
+  /** Whether a replica is writing or compacting its value log (tests wait for quiet). */
+  get busy(): boolean { return this.replicas.some((r) => r.busy || r.planning || r.moves.length > 0); }
 
   /** Replicas on drives that are still online. */
   get online(): number { return this.replicas.length; }
@@ -154,7 +182,11 @@ export class MetaIndex implements Index {
     for (;;) {
       const r = this.primary;
       try {
-        const v = r.db.getSync(key);
+        let v = r.db.getSync(key);
+        if (v !== undefined && key[0] === NS_INLINE) {
+          v = r.vlog.read(v) ?? this.readElsewhere(key, r);
+          if (v === undefined) return undefined; // bad everywhere: the caller reports it, nothing is cached
+        }
         if (!writing) this.cache.set(k, v ?? null);
         return v;
       } catch (e) {
@@ -163,8 +195,18 @@ export class MetaIndex implements Index {
     }
   }
 
-  async getMany(keys: Buffer[]): Promise<(Buffer | undefined)[]> {
-    return this.primary.db.getMany(keys);
+  /** An inline value whose copy on replica `bad` is missing or corrupt, from another replica. */
+  private readElsewhere(key: Buffer, bad: Replica): Buffer | undefined {
+    console.error(`kiln: inline value ${key.toString('latin1', 1)} is missing or corrupt in the value log on ${bad.drive.root}; read from another replica`);
+    for (const r of this.replicas) {
+      if (r === bad) continue;
+      try {
+        const p = r.db.getSync(key);
+        const v = p && r.vlog.read(p);
+        if (v) return v;
+      } catch { /* that replica fails too: the next one */ }
+    }
+    return undefined;
   }
 
   iterator(opts: IterateOptions): IndexIterator {
@@ -206,37 +248,120 @@ export class MetaIndex implements Index {
     });
   }
 
-  /** Apply a replica's queue in order, everything queued so far in one synced write. */
+  /**
+   * Apply a replica's queue in order, everything queued so far in one synced write; between
+   * groups, move a few values out of value-log segments being compacted. The pump is the only
+   * writer of its replica, so what it reads of the replica before a write still holds then.
+   */
   private async pump(r: Replica): Promise<void> {
     r.busy = true;
     try {
-      while (r.queue.length > 0 && !r.dead) {
-        const group: Pending[] = [];
-        let n = 0;
-        while (r.queue.length > 0 && (group.length === 0 || n + r.queue[0].ops.length <= MAX_BATCH_OPS)) {
-          const p = r.queue.shift()!;
-          group.push(p);
-          n += p.ops.length;
-        }
-        const last = group[group.length - 1].seq;
-        const seqBuf = Buffer.alloc(8);
-        seqBuf.writeBigUInt64BE(last);
-        const ops = group.length === 1 ? [...group[0].ops] : group.flatMap((p) => p.ops);
-        ops.push({ type: 'put', key: SEQ_KEY, value: seqBuf });
+      for (;;) {
+        if (r.dead) break;
+        if (r.queue.length > 0) await this.applyGroup(r);
+        let more = false;
         try {
-          if (!r.drive.online) throw r.drive.lastError || new Error('drive offline');
-          await writeBatch(r.db, ops, this.sync);
-          r.applied = last;
-          for (const p of group) p.acks++;
+          if (!r.dead) more = await this.compactStep(r);
         } catch (e) {
-          for (const p of group) p.fails++;
           this.drop(r, e);
         }
-        this.settle(group);
+        // Batches queued during the compaction step find the pump still busy: it takes them.
+        if (!more && r.queue.length === 0) break;
       }
     } finally {
       r.busy = false;
     }
+  }
+
+  private async applyGroup(r: Replica): Promise<void> {
+    const group: Pending[] = [];
+    let n = 0;
+    while (r.queue.length > 0 && (group.length === 0 || n + r.queue[0].ops.length <= MAX_BATCH_OPS)) {
+      const p = r.queue.shift()!;
+      group.push(p);
+      n += p.ops.length;
+    }
+    const last = group[group.length - 1].seq;
+    const seqBuf = Buffer.alloc(8);
+    seqBuf.writeBigUInt64BE(last);
+    try {
+      if (!r.drive.online) throw r.drive.lastError || new Error('drive offline');
+      const { ops, released } = await placeValues(r, group.length === 1 ? group[0].ops : group.flatMap((p) => p.ops));
+      ops.push({ type: 'put', key: SEQ_KEY, value: seqBuf });
+      await writeBatch(r.db, ops, this.sync);
+      for (const ptr of released) r.vlog.release(ptr);
+      r.applied = last;
+      for (const p of group) p.acks++;
+    } catch (e) {
+      for (const p of group) p.fails++;
+      this.drop(r, e);
+    }
+    this.settle(group);
+  }
+
+  /**
+   * One step of value-log compaction on a replica; true while values remain to move. Segments
+   * with no live value left are removed (after a synced index write, so the deletes and moves
+   * that emptied them survive a crash); sparse ones are planned (their live pointers listed from
+   * a snapshot, off the pump), then moved COMPACT_STEP values at a time.
+   */
+  private async compactStep(r: Replica): Promise<boolean> {
+    if (this.closing) return false;
+    if (r.moves.length > 0) {
+      await this.moveValues(r, r.moves.splice(0, COMPACT_STEP));
+      if (r.moves.length > 0) return true;
+      // Left in `compacting` (never planned again before a restart): values bad on every replica.
+      for (const id of r.vlog.compacting) {
+        if (r.vlog.live(id) > 0) console.error(`kiln: value-log segment ${id} on ${r.drive.root} keeps ${r.vlog.live(id)} bytes it could not move`);
+      }
+      return true; // the next step removes the emptied segments
+    }
+    if (r.planning) return false;
+    const { empty, sparse } = r.vlog.victims();
+    const done = [...empty, ...[...r.vlog.compacting].filter((id) => r.vlog.live(id) === 0)];
+    if (done.length > 0) {
+      await writeBatch(r.db, [{ type: 'put', key: VLOG_KEY, value: VLOG_MARK }], true);
+      for (const id of done) await r.vlog.remove(id);
+    }
+    if (sparse.length > 0) void this.planMoves(r, sparse);
+    return false;
+  }
+
+  private async planMoves(r: Replica, segments: number[]): Promise<void> {
+    r.planning = true;
+    for (const id of segments) r.vlog.compacting.add(id);
+    const want = new Set(segments);
+    try {
+      for await (const [key, pointer] of r.db.iterator({ ...INLINE_RANGE, ...ENC })) {
+        const seg = r.vlog.segmentOf(pointer);
+        if (seg !== undefined && want.has(seg)) r.moves.push({ key, pointer });
+      }
+    } catch {
+      // The replica is failing or closing: its next write finds out. Nothing was moved.
+      r.moves = [];
+      for (const id of segments) r.vlog.compacting.delete(id);
+    } finally {
+      r.planning = false;
+    }
+    if (!r.busy && !r.dead && !this.closing) { r.busy = true; void this.pump(r); }
+  }
+
+  /** Rewrite still-live values at the log's head and point the index at the copies. */
+  private async moveValues(r: Replica, moves: { key: Buffer; pointer: Buffer }[]): Promise<void> {
+    const keep: { key: Buffer; pointer: Buffer }[] = [];
+    const values: Buffer[] = [];
+    for (const m of moves) {
+      const cur = r.db.getSync(m.key);
+      if (!cur || !cur.equals(m.pointer)) continue; // deleted (or moved) since the plan
+      const v = r.vlog.read(m.pointer) ?? this.readElsewhere(m.key, r);
+      if (!v) continue; // bad on every replica: left where it is, the segment stays
+      keep.push(m);
+      values.push(v);
+    }
+    if (values.length === 0) return;
+    const pointers = await r.vlog.append(values);
+    await writeBatch(r.db, keep.map((m, i) => ({ type: 'put', key: m.key, value: pointers[i] })), this.sync);
+    for (const m of keep) r.vlog.release(m.pointer);
   }
 
   /** Acknowledge what reached a write quorum; fail what can no longer reach it. */
@@ -271,14 +396,17 @@ export class MetaIndex implements Index {
     this.dropped.push((async () => {
       while (r.busy) await new Promise((res) => setTimeout(res, 5));
       await r.db.close().catch(() => undefined);
+      await r.vlog.close();
     })());
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     while (this.replicas.some((r) => r.busy || r.queue.length > 0)) await new Promise((r) => setTimeout(r, 5));
     // Dropped replicas are closed too, so a reopen in this process finds their LevelDB unlocked.
     await Promise.all(this.dropped);
     await Promise.all(this.replicas.map((r) => r.db.close().catch(() => undefined)));
+    await Promise.all(this.replicas.map((r) => r.vlog.close()));
     this.replicas = [];
   }
 }
@@ -347,20 +475,116 @@ class ReadCache {
   clear(): void { this.map.clear(); this.bytes = 0; }
 }
 
-/** Make `to` an exact copy of `from` (used for stale or replaced index replicas). */
-async function copyReplica(from: DB, to: DB): Promise<void> {
-  await to.clear();
-  let ops: IndexOp[] = [];
-  for await (const [key, value] of from.iterator(ENC)) {
-    ops.push({ type: 'put', key: key as Buffer, value: value as Buffer });
-    if (ops.length >= 1000) { await to.batch(ops, ENC); ops = []; }
+/**
+ * A group's ops as this replica stores them: inline bodies appended to its value log (one write,
+ * fdatasynced when durable) and replaced by pointers. `released`: pointers the ops delete, to be
+ * counted as garbage once the write is committed. `i` keys are written once (a data dir id is
+ * never reused) and deleted once.
+ */
+async function placeValues(r: Replica, ops: IndexOp[]): Promise<{ ops: IndexOp[]; released: Buffer[] }> {
+  const values: Buffer[] = [];
+  let dels = false;
+  for (const op of ops) {
+    if (op.key[0] !== NS_INLINE) continue;
+    if (op.type === 'put') values.push(op.value);
+    else dels = true;
   }
-  await to.batch(ops, { sync: true, ...ENC });
+  if (values.length === 0 && !dels) return { ops: [...ops], released: [] };
+  const pointers = values.length > 0 ? await r.vlog.append(values) : [];
+  const out: IndexOp[] = [];
+  const released: Buffer[] = [];
+  // What this group did to a key so far: its new pointer, or null once deleted.
+  const group = new Map<string, Buffer | null>();
+  let i = 0;
+  for (const op of ops) {
+    if (op.key[0] !== NS_INLINE) { out.push(op); continue; }
+    const k = op.key.toString('latin1');
+    const earlier = group.get(k);
+    if (earlier) released.push(earlier);
+    if (op.type === 'put') {
+      const p = pointers[i++];
+      group.set(k, p);
+      out.push({ type: 'put', key: op.key, value: p });
+    } else {
+      const committed = earlier === undefined ? r.db.getSync(op.key) : undefined;
+      if (committed) released.push(committed);
+      group.set(k, null);
+      out.push(op);
+    }
+  }
+  return { ops: out, released };
+}
+
+const VLOG_MARK = Buffer.from([1]);
+
+/**
+ * Count the live bytes of a replica's value log from its pointers; a replica written before the
+ * value log existed has its inline bodies moved into it first. False: a pointer names bytes the
+ * log does not have (the log was lost or cut), so the replica must be rebuilt.
+ */
+async function adoptValueLog(db: DB, vlog: ValueLog, sync: boolean): Promise<boolean> {
+  const marked = (await db.get(VLOG_KEY)) !== undefined;
+  let intact = true;
+  let raw: [Buffer, Buffer][] = [];
+  const move = async (): Promise<void> => {
+    const pointers = await vlog.append(raw.map((e) => e[1]));
+    await writeBatch(db, raw.map((e, i) => ({ type: 'put', key: e[0], value: pointers[i] })), false);
+    raw = [];
+  };
+  for await (const [key, value] of db.iterator({ ...INLINE_RANGE, ...ENC })) {
+    if (!marked) {
+      raw.push([key, value]);
+      if (raw.length >= 256) await move();
+    } else if (vlog.has(value)) {
+      vlog.retain(value);
+    } else {
+      intact = false;
+    }
+  }
+  if (raw.length > 0) await move();
+  if (!marked) await writeBatch(db, [{ type: 'put', key: VLOG_KEY, value: VLOG_MARK }], sync);
+  return intact;
+}
+
+interface OpenedReplica { drive: Drive; db: DB; vlog: ValueLog }
+
+/** Make `to` an exact copy of `from` (used for stale or replaced index replicas), value log included. */
+async function copyReplica(from: OpenedReplica, to: OpenedReplica, all: OpenedReplica[], sync: boolean): Promise<void> {
+  await to.db.clear();
+  await to.vlog.reset();
+  let ops: IndexOp[] = [];
+  let valueKeys: Buffer[] = [];
+  let values: Buffer[] = [];
+  const flush = async (last: boolean): Promise<void> => {
+    const pointers = values.length > 0 ? await to.vlog.append(values) : [];
+    valueKeys.forEach((key, i) => ops.push({ type: 'put', key, value: pointers[i] }));
+    await to.db.batch(ops, { sync: last && sync, ...ENC });
+    ops = []; valueKeys = []; values = [];
+  };
+  for await (const [key, value] of from.db.iterator(ENC)) {
+    if (key[0] === NS_INLINE) {
+      // The freshest replica's copy, or any other replica's that is intact.
+      let v = from.vlog.read(value);
+      for (const o of all) {
+        if (v || o === from || o === to) continue;
+        const p = o.db.getSync(key);
+        v = p && o.vlog.read(p);
+      }
+      if (!v) { console.error(`kiln: inline value ${key.toString('latin1', 1)} is corrupt on every index replica; not copied to ${to.drive.root}`); continue; }
+      valueKeys.push(key);
+      values.push(v);
+    } else {
+      ops.push({ type: 'put', key, value });
+    }
+    if (ops.length + values.length >= 1000) await flush(false);
+  }
+  await flush(true);
 }
 
 /** Remove a replica directory entirely (tests and drive replacement). */
 export async function destroyReplica(drive: Drive): Promise<void> {
   await fsp.rm(drive.indexDir, { recursive: true, force: true });
+  await fsp.rm(drive.vlogDir, { recursive: true, force: true });
 }
 
 type Db = Level<Buffer, Buffer>;

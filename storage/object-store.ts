@@ -30,6 +30,8 @@ export interface StoreOptions {
   parity?: number;
   blockSize?: number;
   inlineThreshold?: number;
+  /** Size at which each index replica's value log starts a new segment (tests use small ones). */
+  valueLogSegmentBytes?: number;
   /** true (default): an acknowledged write survives power loss. false: no fsync, for scratch data. */
   durable?: boolean;
   log?: (msg: string, extra?: object) => void;
@@ -144,7 +146,7 @@ export class ObjectStore {
     }
     const set = new ErasureSet(fmt.drives, fmt.layout.data, fmt.layout.parity, fmt.layout.blockSize, durable);
     if (set.onlineCount < set.readQuorum) throw new StorageError('InsufficientReadQuorum', `${set.onlineCount} drives online, ${set.readQuorum} needed`);
-    const index = await MetaIndex.open(fmt.drives, set.writeQuorum, durable);
+    const index = await MetaIndex.open(fmt.drives, set.writeQuorum, durable, opts.valueLogSegmentBytes);
     const healer = new Healer(set, index, log);
     const store = new ObjectStore(set, index, healer, fmt.deploymentId, opts.inlineThreshold ?? DEFAULT_INLINE_THRESHOLD, log);
     await healer.load();

@@ -3,7 +3,7 @@
 import t, { Test } from 'tap';
 import { cpSync, existsSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
-import { Level } from 'level';
+import { dumpReplica } from './helpers/replica';
 import { ObjectStore, Multipart, KvArea } from '../storage';
 import { tempDrives, chunked } from './helpers/drives';
 import { body, readObject, settle, shardPath } from './helpers/faults';
@@ -37,23 +37,10 @@ async function checkAll(t: Test, store: ObjectStore, expected: Expected, what: s
   for (const [k, b] of expected) t.ok((await readObject(store, 'b', k)).equals(b), `${what}: ${k} reads back`);
 }
 
-/** Every entry of a closed replica, as hex strings (key → value). */
-async function dumpReplica(drive: string): Promise<Map<string, string>> {
-  const db = new Level<Buffer, Buffer>(path.join(drive, '.kiln', 'index'), { keyEncoding: 'buffer', valueEncoding: 'buffer' });
-  await db.open();
-  const out = new Map<string, string>();
-  try {
-    for await (const [k, v] of db.iterator()) out.set(k.toString('hex'), v.toString('hex'));
-  } finally {
-    await db.close();
-  }
-  return out;
-}
-
 async function sameReplicas(t: Test, drives: string[], what: string): Promise<void> {
-  const ref = await dumpReplica(drives[0]);
+  const ref = await dumpReplica(path.join(drives[0], '.kiln', 'index'));
   t.ok(ref.size > 10, `${what}: replica holds entries`);
-  for (const d of drives.slice(1)) t.same(await dumpReplica(d), ref, `${what}: replica on ${path.basename(d)} equals the first`);
+  for (const d of drives.slice(1)) t.same(await dumpReplica(path.join(d, '.kiln', 'index')), ref, `${what}: replica on ${path.basename(d)} equals the first`);
 }
 
 async function codedDirs(store: ObjectStore, expected: Expected): Promise<string[]> {
@@ -72,14 +59,14 @@ t.test('(a) one replica deleted while closed is rebuilt', async (t) => {
     await writeSome(store, expected, 'one', 1);
     await settle(store);
     await store.close();
-    const before = await dumpReplica(tmp.drives[victim]);
+    const before = await dumpReplica(path.join(tmp.drives[victim], '.kiln', 'index'));
     rmSync(path.join(tmp.drives[victim], '.kiln', 'index'), { recursive: true, force: true });
 
     store = await ObjectStore.open({ drives: tmp.drives });
     await checkAll(t, store, expected, `replica ${victim} deleted`);
     await settle(store);
     await store.close();
-    t.same(await dumpReplica(tmp.drives[victim]), before, `replica ${victim} rebuilt with the same entries`);
+    t.same(await dumpReplica(path.join(tmp.drives[victim], '.kiln', 'index')), before, `replica ${victim} rebuilt with the same entries`);
     await sameReplicas(t, tmp.drives, `after rebuilding ${victim}`);
   }
 });

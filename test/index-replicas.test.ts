@@ -3,7 +3,7 @@
 // replica must neither hold back acknowledgements nor make an acknowledged write unreadable,
 // and must end up identical; a replica that fails drops out without losing acknowledged writes.
 import t from 'tap';
-import { Level } from 'level';
+import { dumpReplica } from './helpers/replica';
 import { ObjectStore } from '../storage';
 import { tempDrives } from './helpers/drives';
 
@@ -15,15 +15,6 @@ function replicas(store: ObjectStore): Rep[] {
 }
 
 const empty = async function* (): AsyncGenerator<Buffer> { /* no bytes */ };
-
-async function dump(dir: string): Promise<string[]> {
-  const db = new Level<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
-  await db.open();
-  const out: string[] = [];
-  for await (const [k, v] of db.iterator()) out.push(`${k.toString('hex')}=${v.toString('hex')}`);
-  await db.close();
-  return out;
-}
 
 t.test('a slow replica does not hold back acknowledgements, and acknowledged writes read back at once', async (t) => {
   const tmp = tempDrives(4, 'kiln-idxrep');
@@ -50,7 +41,7 @@ t.test('a slow replica does not hold back acknowledgements, and acknowledged wri
   slow.db._batch = real;
   while (held.length) held.shift()!();
   await store.close();
-  const dumps = await Promise.all(tmp.drives.map((d) => dump(`${d}/.kiln/index`)));
+  const dumps = await Promise.all(tmp.drives.map(async (d) => [...(await dumpReplica(`${d}/.kiln/index`))].map(([k, v]) => `${k}=${v}`)));
   for (let i = 1; i < dumps.length; i++) t.same(dumps[i], dumps[0], `replica ${i + 1} equals replica 1 after catching up`);
 });
 

@@ -1,0 +1,132 @@
+// Inline bodies live in a value log beside each index replica (storage/value-log.ts). Faults and
+// upkeep: values flipped on some replicas read from the others (never wrong bytes), a lost log
+// makes its replica rebuilt, deleted and overwritten values are compacted away with small
+// segments, and a replica written before the log existed is moved into it at open.
+import t from 'tap';
+import { readdirSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { Level } from 'level';
+import { ObjectStore } from '../storage';
+import { MetaIndex } from '../storage/meta-index';
+import { NS_INLINE } from '../storage/records';
+import { readPointer, POINTER_BYTES } from '../storage/value-log';
+import { tempDrives, chunked } from './helpers/drives';
+import { body, readObject, waitUntil } from './helpers/faults';
+import { dumpReplica } from './helpers/replica';
+
+const SEGMENT = 64 * 1024;
+
+function usage(store: ObjectStore): { drive: string; segments: number; bytes: number; live: number }[] {
+  return (store.index as MetaIndex).valueLogUsage();
+}
+
+function segmentFiles(drive: string): string[] {
+  return readdirSync(path.join(drive, '.kiln', 'vlog')).filter((n) => n.endsWith('.seg')).map((n) => path.join(drive, '.kiln', 'vlog', n));
+}
+
+/** Invert every byte of a drive's value-log segments: every value there fails its CRC. */
+function corruptLog(drive: string): void {
+  for (const f of segmentFiles(drive)) {
+    const b = readFileSync(f);
+    for (let i = 0; i < b.length; i++) b[i] ^= 0xff;
+    writeFileSync(f, b);
+  }
+}
+
+async function putMany(store: ObjectStore, n: number, size: number, seed: number): Promise<Map<string, Buffer>> {
+  const out = new Map<string, Buffer>();
+  await Promise.all(Array.from({ length: n }, async (_, i) => {
+    const b = body(size, seed * 1000 + i);
+    await store.putObject('b', `k${i}`, chunked(b));
+    out.set(`k${i}`, b);
+  }));
+  return out;
+}
+
+t.test('values corrupt on some replicas are read from the others; corrupt on all, the read fails', async (t) => {
+  const tmp = tempDrives(4, 'kiln-vlog');
+  t.teardown(tmp.cleanup);
+  const store = await ObjectStore.open({ drives: tmp.drives });
+  t.teardown(() => store.close());
+  await store.createBucket('b');
+  const want = await putMany(store, 20, 3000, 1);
+  for (const d of tmp.drives.slice(0, 3)) corruptLog(d);
+  for (const [k, b] of want) t.ok((await readObject(store, 'b', k)).equals(b), `${k} reads back with three of four logs corrupt`);
+  const fresh = await putMany(store, 5, 2000, 2); // new keys, not in any read cache
+  for (const d of tmp.drives) corruptLog(d);
+  for (const k of fresh.keys()) await t.rejects(readObject(store, 'b', k), { code: 'FileCorrupt' }, `${k}: corrupt everywhere fails, no wrong bytes`);
+});
+
+t.test('a lost value log: its replica is rebuilt from the others at open', async (t) => {
+  const tmp = tempDrives(4, 'kiln-vlog');
+  t.teardown(tmp.cleanup);
+  let store = await ObjectStore.open({ drives: tmp.drives });
+  await store.createBucket('b');
+  const want = await putMany(store, 30, 5000, 3);
+  await store.close();
+  rmSync(path.join(tmp.drives[0], '.kiln', 'vlog'), { recursive: true });
+  store = await ObjectStore.open({ drives: tmp.drives });
+  for (const [k, b] of want) t.ok((await readObject(store, 'b', k)).equals(b), `${k} reads back`);
+  await store.close();
+  const ref = await dumpReplica(path.join(tmp.drives[1], '.kiln', 'index'));
+  t.same(await dumpReplica(path.join(tmp.drives[0], '.kiln', 'index')), ref, 'the rebuilt replica holds the same entries and values');
+});
+
+t.test('deleted and overwritten values are compacted away; live values move and read back', async (t) => {
+  const tmp = tempDrives(4, 'kiln-vlog');
+  t.teardown(tmp.cleanup);
+  let store = await ObjectStore.open({ drives: tmp.drives, valueLogSegmentBytes: SEGMENT });
+  await store.createBucket('b');
+  const want = await putMany(store, 120, 4000, 4);
+  const full = usage(store)[0];
+  t.ok(full.segments > 4, `the values span several segments (${full.segments})`);
+  // Overwrite a third, delete a third: most bytes in the early segments become garbage.
+  for (let i = 0; i < 120; i++) {
+    if (i % 3 === 0) { const b = body(3500, 5000 + i); await store.putObject('b', `k${i}`, chunked(b)); want.set(`k${i}`, b); }
+    else if (i % 3 === 1) { await store.deleteObject('b', `k${i}`); want.delete(`k${i}`); }
+  }
+  const compacted = await waitUntil(() => !(store.index as MetaIndex).busy && usage(store).every((u) => u.bytes <= 2 * u.live + 2 * SEGMENT));
+  t.ok(compacted, `each log shrank to at most twice its live bytes plus two segments: ${JSON.stringify(usage(store))}`);
+  for (const u of usage(store)) t.equal(segmentFiles(u.drive).length, u.segments, `${path.basename(u.drive)}: removed segments are gone from disk`);
+  for (const [k, b] of want) t.ok((await readObject(store, 'b', k)).equals(b), `${k} reads back after compaction`);
+  const live = usage(store).map((u) => u.live);
+  await store.close();
+  store = await ObjectStore.open({ drives: tmp.drives, valueLogSegmentBytes: SEGMENT });
+  t.same(usage(store).map((u) => u.live), live, 'live bytes counted again at open match');
+  for (const [k, b] of want) t.ok((await readObject(store, 'b', k)).equals(b), `${k} reads back after reopening`);
+  await store.close();
+  const ref = await dumpReplica(path.join(tmp.drives[0], '.kiln', 'index'));
+  for (const d of tmp.drives.slice(1)) t.same(await dumpReplica(path.join(d, '.kiln', 'index')), ref, `${path.basename(d)} holds the same entries and values`);
+});
+
+t.test('a replica from before the value log has its inline bodies moved into it at open', async (t) => {
+  const tmp = tempDrives(4, 'kiln-vlog');
+  t.teardown(tmp.cleanup);
+  let store = await ObjectStore.open({ drives: tmp.drives });
+  await store.createBucket('b');
+  const want = await putMany(store, 25, 6000, 6);
+  await store.close();
+  // Rewrite every replica the old way: raw bytes under `i`, no marker, no log.
+  for (const d of tmp.drives) {
+    const vlog = path.join(d, '.kiln', 'vlog');
+    const db = new Level<Buffer, Buffer>(path.join(d, '.kiln', 'index'), { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    await db.open();
+    const ops: { type: 'put' | 'del'; key: Buffer; value?: Buffer }[] = [{ type: 'del', key: Buffer.from([0, 0x76]) }];
+    for await (const [k, v] of db.iterator({ gte: Buffer.from([NS_INLINE]), lt: Buffer.from([NS_INLINE + 1]) })) ops.push({ type: 'put', key: k, value: readPointer(vlog, v)! });
+    t.ok(ops.length > 25 && ops.every((o) => o.type === 'del' || o.value), `${path.basename(d)}: old-format replica written`);
+    await db.batch(ops as never);
+    await db.close();
+    rmSync(vlog, { recursive: true });
+  }
+  store = await ObjectStore.open({ drives: tmp.drives });
+  for (const [k, b] of want) t.ok((await readObject(store, 'b', k)).equals(b), `${k} reads back after the move`);
+  t.ok(usage(store).every((u) => u.live >= 25 * 6000), 'every replica\'s log holds the bodies');
+  await store.close();
+  const db = new Level<Buffer, Buffer>(path.join(tmp.drives[2], '.kiln', 'index'), { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  await db.open();
+  let pointers = 0;
+  for await (const [, v] of db.iterator({ gte: Buffer.from([NS_INLINE]), lt: Buffer.from([NS_INLINE + 1]) })) if (v.length === POINTER_BYTES) pointers++;
+  await db.close();
+  t.equal(pointers, 25, 'the index holds pointers, not bodies');
+  t.ok(statSync(path.join(tmp.drives[2], '.kiln', 'vlog')).isDirectory(), 'the log exists');
+});
