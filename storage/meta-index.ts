@@ -15,7 +15,7 @@ import { Level } from 'level';
 import { Drive } from './drive';
 import { StorageError } from './errors';
 import { NS_INLINE } from './records';
-import { ValueLog } from './value-log';
+import { ValueLog, LogOp, LogPosition } from './value-log';
 
 type DB = Level<Buffer, Buffer>;
 export type IndexOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
@@ -23,6 +23,10 @@ export type IndexOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del
 const SEQ_KEY = Buffer.from([0]);
 /** Present once every `i` value of the replica is a value-log pointer (replicas older than the log are moved at open). */
 const VLOG_KEY = Buffer.from([0, 0x76]);
+/** Value-log position up to which this replica's LevelDB is known to be on disk: replay starts there. */
+const CHECKPOINT_KEY = Buffer.from([0, 0x63]);
+/** A key range no entry falls in: compacting it makes LevelDB write its memtable out (and sync it), nothing else. */
+const FLUSH_RANGE = [Buffer.from([0, 0xff, 0xff]), Buffer.from([0, 0xff, 0xff, 0xff])] as const;
 const INLINE_RANGE = { gte: Buffer.from([NS_INLINE]), lt: Buffer.from([NS_INLINE + 1]) };
 /** Values moved per step of a value-log compaction, between two group commits. */
 const COMPACT_STEP = 64;
@@ -35,6 +39,9 @@ interface Replica {
   /** Value-log compaction: live values still to move out of the segments being compacted. */
   moves: { key: Buffer; pointer: Buffer }[];
   planning: boolean;
+  /** First value-log segment a restart replays: segments before it may be compacted away. */
+  replayFrom: number;
+  checkpointing: boolean;
 }
 interface Pending {
   ops: IndexOp[];
@@ -123,6 +130,12 @@ export class MetaIndex implements Index {
         const db = new Level<Buffer, Buffer>(drive.indexDir, { ...ENC, writeBufferSize: 16 * 1024 * 1024, cacheSize: 32 * 1024 * 1024, maxFileSize: 8 * 1024 * 1024, compression: false });
         await db.open();
         const vlog = await ValueLog.open(drive.vlogDir, sync, valueLogSegmentBytes).catch(async (e) => { await db.close(); throw e; });
+        // LevelDB is written without syncing (the log is this replica's write-ahead log): what a
+        // crash took from it is applied again from the log, from its last checkpoint on. No
+        // checkpoint: the replica predates the log, or its LevelDB was lost (then it is rebuilt).
+        const from = await db.get(CHECKPOINT_KEY);
+        if (from) await vlog.replay(decodePosition(from), (ops) => writeBatch(db, ops, false));
+        await vlog.start();
         const s = await db.get(SEQ_KEY);
         // A replica whose pointers name bytes its value log lacks (the log lost or cut) counts
         // as empty: the freshest intact replica rebuilds it.
@@ -149,9 +162,14 @@ export class MetaIndex implements Index {
     opened.sort((a, b) => (a.seq > b.seq ? -1 : a.seq < b.seq ? 1 : 0));
     const best = opened[0];
     for (const r of opened.slice(1)) {
-      if (r.seq !== best.seq) await copyReplica(best, r, opened, sync);
+      if (r.seq !== best.seq) await copyReplica(best, r, opened);
     }
-    const idx = new MetaIndex(opened.map(({ drive, db, vlog }) => ({ drive, db, vlog, queue: [], busy: false, applied: best.seq, dead: false, moves: [], planning: false })), writeQuorum, sync);
+    const replicas: Replica[] = [];
+    for (const { drive, db, vlog } of opened) {
+      const replayFrom = (await checkpoint(db, vlog)).segment;
+      replicas.push({ drive, db, vlog, queue: [], busy: false, applied: best.seq, dead: false, moves: [], planning: false, replayFrom, checkpointing: false });
+    }
+    const idx = new MetaIndex(replicas, writeQuorum, sync);
     idx.seq = best.seq;
     return idx;
   }
@@ -286,12 +304,16 @@ export class MetaIndex implements Index {
     seqBuf.writeBigUInt64BE(last);
     try {
       if (!r.drive.online) throw r.drive.lastError || new Error('drive offline');
-      const { ops, released } = await placeValues(r, group.length === 1 ? group[0].ops : group.flatMap((p) => p.ops));
+      const { ops, released, replaced } = logOps(r, group.length === 1 ? group[0].ops : group.flatMap((p) => p.ops));
       ops.push({ type: 'put', key: SEQ_KEY, value: seqBuf });
-      await writeBatch(r.db, ops, this.sync);
+      // On disk (durable: fdatasynced) in the log first; LevelDB's own write need not be synced.
+      const stored = await r.vlog.write(ops);
+      await writeBatch(r.db, stored, false);
       for (const ptr of released) r.vlog.release(ptr);
+      for (const i of replaced) r.vlog.release((stored[i] as { value: Buffer }).value);
       r.applied = last;
       for (const p of group) p.acks++;
+      if (r.vlog.position().segment !== r.replayFrom && !r.checkpointing) this.checkpoint(r);
     } catch (e) {
       for (const p of group) p.fails++;
       this.drop(r, e);
@@ -317,7 +339,7 @@ export class MetaIndex implements Index {
       return true; // the next step removes the emptied segments
     }
     if (r.planning) return false;
-    const { empty, sparse } = r.vlog.victims();
+    const { empty, sparse } = r.vlog.victims(r.replayFrom);
     const done = [...empty, ...[...r.vlog.compacting].filter((id) => r.vlog.live(id) === 0)];
     if (done.length > 0) {
       await writeBatch(r.db, [{ type: 'put', key: VLOG_KEY, value: VLOG_MARK }], true);
@@ -359,9 +381,19 @@ export class MetaIndex implements Index {
       values.push(v);
     }
     if (values.length === 0) return;
-    const pointers = await r.vlog.append(values);
-    await writeBatch(r.db, keep.map((m, i) => ({ type: 'put', key: m.key, value: pointers[i] })), this.sync);
+    await writeBatch(r.db, await r.vlog.write(keep.map((m, i) => ({ type: 'put', key: m.key, value: values[i], inline: true }))), false);
     for (const m of keep) r.vlog.release(m.pointer);
+  }
+
+  /**
+   * Once the log has moved to a new segment, flush LevelDB (beside the writes, which go on) and
+   * record the position reached before: a restart replays from there, and the segments before
+   * it may be compacted away.
+   */
+  private checkpoint(r: Replica): void {
+    r.checkpointing = true;
+    checkpoint(r.db, r.vlog).then((pos) => { r.replayFrom = pos.segment; }, () => undefined /* the replica's next write finds out */)
+      .finally(() => { r.checkpointing = false; });
   }
 
   /** Acknowledge what reached a write quorum; fail what can no longer reach it. */
@@ -394,7 +426,7 @@ export class MetaIndex implements Index {
     this.settle(lost);
     // Close only once its in-flight write (if any) has returned.
     this.dropped.push((async () => {
-      while (r.busy) await new Promise((res) => setTimeout(res, 5));
+      while (r.busy || r.checkpointing) await new Promise((res) => setTimeout(res, 5));
       await r.db.close().catch(() => undefined);
       await r.vlog.close();
     })());
@@ -402,7 +434,7 @@ export class MetaIndex implements Index {
 
   async close(): Promise<void> {
     this.closing = true;
-    while (this.replicas.some((r) => r.busy || r.queue.length > 0)) await new Promise((r) => setTimeout(r, 5));
+    while (this.replicas.some((r) => r.busy || r.checkpointing || r.queue.length > 0)) await new Promise((r) => setTimeout(r, 5));
     // Dropped replicas are closed too, so a reopen in this process finds their LevelDB unlocked.
     await Promise.all(this.dropped);
     await Promise.all(this.replicas.map((r) => r.db.close().catch(() => undefined)));
@@ -476,43 +508,47 @@ class ReadCache {
 }
 
 /**
- * A group's ops as this replica stores them: inline bodies appended to its value log (one write,
- * fdatasynced when durable) and replaced by pointers. `released`: pointers the ops delete, to be
- * counted as garbage once the write is committed. `i` keys are written once (a data dir id is
- * never reused) and deleted once.
+ * A group's ops as given to this replica's log: inline bodies marked to stay in the log (LevelDB
+ * gets pointers). `released`: pointers the ops delete, counted as garbage once the write is
+ * committed. `i` keys are written once (a data dir id is never reused) and deleted once.
  */
-async function placeValues(r: Replica, ops: IndexOp[]): Promise<{ ops: IndexOp[]; released: Buffer[] }> {
-  const values: Buffer[] = [];
-  let dels = false;
-  for (const op of ops) {
-    if (op.key[0] !== NS_INLINE) continue;
-    if (op.type === 'put') values.push(op.value);
-    else dels = true;
-  }
-  if (values.length === 0 && !dels) return { ops: [...ops], released: [] };
-  const pointers = values.length > 0 ? await r.vlog.append(values) : [];
-  const out: IndexOp[] = [];
+function logOps(r: Replica, ops: IndexOp[]): { ops: LogOp[]; released: Buffer[]; replaced: number[] } {
+  const out: LogOp[] = [];
   const released: Buffer[] = [];
-  // What this group did to a key so far: its new pointer, or null once deleted.
-  const group = new Map<string, Buffer | null>();
-  let i = 0;
+  // `replaced`: ops whose body a later op of the group deletes or replaces (garbage once written).
+  const replaced: number[] = [];
+  // What this group did to an `i` key so far: the index of its put, or -1 once deleted.
+  let group: Map<string, number> | undefined;
   for (const op of ops) {
     if (op.key[0] !== NS_INLINE) { out.push(op); continue; }
+    group ??= new Map();
     const k = op.key.toString('latin1');
     const earlier = group.get(k);
-    if (earlier) released.push(earlier);
-    if (op.type === 'put') {
-      const p = pointers[i++];
-      group.set(k, p);
-      out.push({ type: 'put', key: op.key, value: p });
-    } else {
-      const committed = earlier === undefined ? r.db.getSync(op.key) : undefined;
+    if (earlier !== undefined && earlier >= 0) {
+      replaced.push(earlier);
+    } else if (earlier === undefined && op.type === 'del') {
+      const committed = r.db.getSync(op.key);
       if (committed) released.push(committed);
-      group.set(k, null);
-      out.push(op);
     }
+    group.set(k, op.type === 'put' ? out.length : -1);
+    out.push(op.type === 'put' ? { type: 'put', key: op.key, value: op.value, inline: true } : op);
   }
-  return { ops: out, released };
+  return { ops: out, released, replaced };
+}
+
+/** Flush LevelDB to disk and record (synced) the log position reached before: replay starts there. */
+async function checkpoint(db: DB, vlog: ValueLog): Promise<LogPosition> {
+  const pos = vlog.position();
+  await (db as unknown as { compactRange(a: Buffer, b: Buffer): Promise<void> }).compactRange(FLUSH_RANGE[0], FLUSH_RANGE[1]);
+  const b = Buffer.allocUnsafe(8);
+  b.writeUInt32BE(pos.segment, 0);
+  b.writeUInt32BE(pos.offset, 4);
+  await writeBatch(db, [{ type: 'put', key: CHECKPOINT_KEY, value: b }], true);
+  return pos;
+}
+
+function decodePosition(b: Buffer): LogPosition {
+  return { segment: b.readUInt32BE(0), offset: b.readUInt32BE(4) };
 }
 
 const VLOG_MARK = Buffer.from([1]);
@@ -527,8 +563,7 @@ async function adoptValueLog(db: DB, vlog: ValueLog, sync: boolean): Promise<boo
   let intact = true;
   let raw: [Buffer, Buffer][] = [];
   const move = async (): Promise<void> => {
-    const pointers = await vlog.append(raw.map((e) => e[1]));
-    await writeBatch(db, raw.map((e, i) => ({ type: 'put', key: e[0], value: pointers[i] })), false);
+    await writeBatch(db, await vlog.write(raw.map(([key, value]) => ({ type: 'put', key, value, inline: true }))), false);
     raw = [];
   };
   for await (const [key, value] of db.iterator({ ...INLINE_RANGE, ...ENC })) {
@@ -549,19 +584,22 @@ async function adoptValueLog(db: DB, vlog: ValueLog, sync: boolean): Promise<boo
 interface OpenedReplica { drive: Drive; db: DB; vlog: ValueLog }
 
 /** Make `to` an exact copy of `from` (used for stale or replaced index replicas), value log included. */
-async function copyReplica(from: OpenedReplica, to: OpenedReplica, all: OpenedReplica[], sync: boolean): Promise<void> {
+async function copyReplica(from: OpenedReplica, to: OpenedReplica, all: OpenedReplica[]): Promise<void> {
   await to.db.clear();
   await to.vlog.reset();
-  let ops: IndexOp[] = [];
-  let valueKeys: Buffer[] = [];
-  let values: Buffer[] = [];
-  const flush = async (last: boolean): Promise<void> => {
-    const pointers = values.length > 0 ? await to.vlog.append(values) : [];
-    valueKeys.forEach((key, i) => ops.push({ type: 'put', key, value: pointers[i] }));
-    await to.db.batch(ops, { sync: last && sync, ...ENC });
-    ops = []; valueKeys = []; values = [];
+  let ops: LogOp[] = [];
+  const flush = async (): Promise<void> => {
+    await writeBatch(to.db, await to.vlog.write(ops), false);
+    ops = [];
   };
+  let seq: Buffer | undefined;
   for await (const [key, value] of from.db.iterator(ENC)) {
+    if (key[0] === 0) {
+      // The replica's own keys: its sequence number goes last, so a copy cut short is not taken
+      // for a fresh replica; its checkpoint is its own.
+      if (key.equals(SEQ_KEY)) seq = value;
+      continue;
+    }
     if (key[0] === NS_INLINE) {
       // The freshest replica's copy, or any other replica's that is intact.
       let v = from.vlog.read(value);
@@ -571,14 +609,15 @@ async function copyReplica(from: OpenedReplica, to: OpenedReplica, all: OpenedRe
         v = p && o.vlog.read(p);
       }
       if (!v) { console.error(`kiln: inline value ${key.toString('latin1', 1)} is corrupt on every index replica; not copied to ${to.drive.root}`); continue; }
-      valueKeys.push(key);
-      values.push(v);
+      ops.push({ type: 'put', key, value: v, inline: true });
     } else {
       ops.push({ type: 'put', key, value });
     }
-    if (ops.length + values.length >= 1000) await flush(false);
+    if (ops.length >= 1000) await flush();
   }
-  await flush(true);
+  ops.push({ type: 'put', key: VLOG_KEY, value: VLOG_MARK });
+  if (seq) ops.push({ type: 'put', key: SEQ_KEY, value: seq });
+  await flush();
 }
 
 /** Remove a replica directory entirely (tests and drive replacement). */
