@@ -501,7 +501,7 @@ export class ObjectStore {
     }
   }
 
-  /** Inline bytes are replicated in every index replica; a copy whose CRC fails is an error here (the replica resync at start repairs it). */
+  /** Inline bytes are replicated in every index replica; the index already read them from a replica whose copy passed its CRC, and the part CRC is checked again here. */
   private async readInline(p: PartRecord, retryable = false): Promise<Buffer> {
     const v = await this.index.get(key(NS_INLINE, p.dataDir));
     if (v && (verifiedInline.has(v) || crc(v) === p.crc32c)) {

@@ -1,16 +1,20 @@
-// The bodies of inline objects, kept out of LevelDB: one append-only value log per index replica
-// (WiscKey's idea). LevelDB's compaction rewrote every inline byte level after level on each of the
-// replicas (96 KiB written to disk per 4 KiB PUT, its one compaction thread the ceiling on small
-// PUTs); the index now holds a 17-byte pointer and the bytes are written once per replica.
+// Each index replica's log (WiscKey's idea, plus a write-ahead log): every group commit of the
+// replica is one record appended here (its ops, inline bodies in place), written with O_DSYNC when
+// durable, then applied to LevelDB without a sync. LevelDB keeps a 17-byte pointer for an inline
+// body instead of the bytes: its compaction rewrote every inline byte level after level on each
+// replica (96 KiB written to disk per 4 KiB PUT, its one compaction thread the ceiling on small
+// PUTs). After a crash, the records after the replica's last checkpoint are applied again.
 //
 // Invariants:
-// - A pointer is committed to LevelDB only after the bytes it names are written (and, durable,
-//   fdatasynced): an index entry never names bytes that are not on disk.
-// - Every read is checked against the CRC32C in the pointer before use; a bad or missing value
-//   reads as undefined and the index tries another replica.
-// - A segment is removed only once no committed pointer names it (its live bytes, counted from
-//   the index at open and kept up to date by the index's writes, are zero) and the index writes
-//   that moved or deleted its last values are synced.
+// - A record is on disk before LevelDB is written: LevelDB never names bytes the log lacks, and
+//   anything LevelDB lost in a crash is in the log after the checkpoint.
+// - A checkpoint is recorded only after LevelDB flushed (and synced) everything written before
+//   the position it names; records from there on are replayed in order at open, and replaying
+//   a record LevelDB already has is harmless (the same ops again, in the same order).
+// - Every value read is checked against the CRC32C in its pointer before use; a bad or missing
+//   one reads as undefined and the index tries another replica.
+// - A segment is removed only when it lies before the checkpoint and no committed pointer names
+//   it (its live bytes, counted from the index at open and kept by the index's writes, are zero).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -137,7 +141,7 @@ export class ValueLog {
   position(): LogPosition { return { segment: this.active.id, offset: this.active.size }; }
 
   /**
-   * Append one record holding `ops` (one writev; fdatasynced when durable) and resolve to the ops
+   * Append one record holding `ops` (one write; on disk when it returns, if durable) and resolve to the ops
    * as LevelDB stores them: inline values replaced by pointers into the record. A record stays
    * in one segment (a new one is started when it would overflow the active one). Callers
    * serialise their writes (one writer per replica).
