@@ -43,7 +43,7 @@ export const SETTINGS: Setting[] = [
   { flag: 'min-part-size', env: 'KILN_MIN_PART_SIZE', key: 'minPartSize', help: 'smallest multipart part except the last, bytes', def: String(5 * 1024 * 1024) },
   { flag: 'lifecycle-day-seconds', env: 'KILN_LIFECYCLE_DAY_SECONDS', key: 'lifecycleDayMs', help: 'length of a lifecycle "day" in seconds (tests shorten it)', def: '86400' },
   { flag: 'workers', env: 'KILN_WORKERS', key: 'workers', help: 'HTTP worker processes: a number, or "auto" for one per core; above 1 the primary process owns the index (docs/multicore.md)', def: '1' },
-  { flag: 'inline-threshold', env: 'KILN_INLINE_THRESHOLD_KIB', key: 'inlineThreshold', help: 'objects up to this many KiB are kept in the index, replicated on every drive: small GETs and PUTs ~3x faster than erasure-coded shard files, for ~5x the disk writes (bench/README.md)', def: String(DEFAULT_INLINE_THRESHOLD / 1024) },
+  { flag: 'inline-threshold', env: 'KILN_INLINE_THRESHOLD_KIB', key: 'inlineThreshold', help: 'objects up to this many KiB are kept with the index, replicated on every drive: 32-128 KiB GETs 2-3x and PUTs 1.6-4x faster than erasure-coded shard files, for N copies instead of (D+P)/D and ~1.8x the disk writes (bench/README.md)', def: String(DEFAULT_INLINE_THRESHOLD / 1024) },
   { flag: 'upload-expiry', env: 'KILN_UPLOAD_EXPIRY_HOURS', key: 'uploadExpiryMs', help: 'abort incomplete multipart uploads after this many hours', def: '168' },
 ];
 

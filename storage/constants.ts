@@ -6,21 +6,20 @@ export const MiB = 1024 * 1024;
 export const DEFAULT_BLOCK_SIZE = 1 * MiB;
 
 /**
- * Objects up to this size live inline in the index: one PUT costs one index batch, no shard
- * files, and a GET is served from the index (and its read cache). The price is LevelDB's
- * compaction, which rewrites every inline byte on each of the replicas (one per drive) again
- * and again. Sustained PUTs (bench/inline-threshold.ts, 20 s per cell, 2+2, durable, 8 in
- * flight, this 2-core box): inline / shard files, PUT/s and bytes written to disk per byte PUT:
- * 4 KiB 3,595 / 474 (17x / 13x), 32 KiB 821 / 332 (15x / 3.6x), 64 KiB 395 / 306 (18x / 2.9x),
- * 128 KiB 224 / 304 (17x / 2.4x); GETs ran 1.5-2.5x faster inline at every size. Over HTTP
- * (ab.js, 8 connections) inline objects PUT and GET ~2.8-3.5x faster than shard files, but held
- * for a minute the index stalls its writers (LevelDB's level 0 waiting for its one compaction
- * thread): p99 40 ms at 32 KiB, 316 ms at 64 KiB, 1.5 s at 128 KiB (the threshold before; short
- * runs had hidden it: compaction was still owed). `kiln server --inline-threshold` moves it
- * (bench/README.md has the tables). Measured before inline bodies moved to each replica's log
- * (value-log.ts), which takes them out of that compaction: to be measured again.
+ * Objects up to this size live inline: their bytes go with the index batch into every replica's
+ * log (value-log.ts), replicated on every drive, instead of erasure-coded shard files. One PUT
+ * costs one group commit, no files; a GET is one read from the log (or the read cache). The price
+ * is space and disk writes: N copies instead of (D+P)/D. Sustained PUTs for 20 s per cell
+ * (bench/inline-threshold.ts, 2+2, durable, 8 in flight, this 2-core box), inline / shard files,
+ * PUT/s, GET/s and bytes written to disk per byte PUT: 32 KiB 1,499 / 344, 17,251 / 7,299,
+ * 4.7x / 3.6x; 64 KiB 994 / 368, 13,289 / 5,789, 4.4x / 2.8x; 128 KiB 531 / 263, 9,720 /
+ * 5,024, 4.3x / 2.4x; 256 KiB 316 / 251, 6,128 / 5,631. Over HTTP for a minute (ab.js, 8
+ * connections) 128 KiB inline PUTs ran 393/s, p99 42 ms, against 240/s, p99 59 ms in shard files,
+ * and GETs 3,389 vs 1,679/s. Before the log, LevelDB's compaction rewrote inline bodies 13-20
+ * times and stalled writers (p99 1.5 s at 128 KiB), which had pushed this down to 32 KiB. 128 KiB
+ * is also MinIO's inline limit. `kiln server --inline-threshold` moves it (bench/README.md).
  */
-export const DEFAULT_INLINE_THRESHOLD = 32 * 1024;
+export const DEFAULT_INLINE_THRESHOLD = 128 * 1024;
 
 /** Bound on --inline-threshold: an index value stays well under LevelDB's block and file sizes. */
 export const MAX_INLINE_THRESHOLD = 1024 * 1024;

@@ -9,7 +9,7 @@ t.test('put/get round trips: inline, one block, many blocks, odd sizes', async (
   const store = await ObjectStore.open({ drives: tmp.drives });
   t.teardown(() => store.close());
   await store.createBucket('b');
-  const sizes = [0, 1, 4096, DEFAULT_INLINE_THRESHOLD, DEFAULT_INLINE_THRESHOLD + 1, 128 * 1024, 1024 * 1024, 1024 * 1024 + 7, 3 * 1024 * 1024 + 12345];
+  const sizes = [0, 1, 4096, 64 * 1024 + 3, DEFAULT_INLINE_THRESHOLD, DEFAULT_INLINE_THRESHOLD + 1, 1024 * 1024, 1024 * 1024 + 7, 3 * 1024 * 1024 + 12345];
   for (const size of sizes) {
     const body = bytes(size, size);
     const rec = await store.putObject('b', `k${size}`, chunked(body, 50000));

@@ -22,6 +22,7 @@ import { ObjectStore } from '../storage';
 import { IndexOwner } from '../storage/index-owner';
 import { IndexClient } from '../storage/index-client';
 import { socketName } from '../storage/index-wire';
+import { DEFAULT_INLINE_THRESHOLD } from '../storage/constants';
 
 const KILN = path.join(__dirname, '..', '..', 'server', 'kiln.cjs');
 const USER = 'workersroot';
@@ -316,7 +317,7 @@ t.test('worker record caches: a write acknowledged anywhere is read everywhere n
   // once through both workers.
   for (let i = 1; i <= 60; i++) {
     const writer = [a, store, b][i % 3];
-    const body = i % 7 === 0 ? randomBytes(40 * 1024 + i) : Buffer.from(`v${i}`);
+    const body = i % 7 === 0 ? randomBytes(DEFAULT_INLINE_THRESHOLD + 8 * 1024 + i) : Buffer.from(`v${i}`);
     if (i % 11 === 0) {
       await writer.deleteObject('cb', 'k');
       for (const r of [a, b]) await t.rejects(r.headObject('cb', 'k'), { code: 'NoSuchKey' }, `delete ${i} seen`);

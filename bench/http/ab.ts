@@ -10,8 +10,9 @@
 // With --workers N (> 1) the event-loop column is the primary's: the index owner's share.
 //
 // A server is a checkout's root (built, `npm ci` done there), optionally followed by its worker
-// count and node flags: '.@2' (kiln server --workers 2), '.|--single-threaded-gc'. The first
-// round of each is a warm-up and not counted.
+// count, `kiln server` flags and node flags: '.@2' (kiln server --workers 2),
+// '.^--inline-threshold^128', '.|--single-threaded-gc'. The first round of each is a warm-up and
+// not counted.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -40,8 +41,9 @@ interface Server { spec: string; target: Target; client: LoadClient; rounds: Rou
 
 async function start(spec: string, dir: string): Promise<Server> {
   const [where, ...nodeFlags] = spec.split('|');
-  const [root, workers = WORKERS] = where.split('@');
-  const target = await startKiln(dir, { root: path.resolve(root), nodeFlags, workers });
+  const [server, ...kilnArgs] = where.split('^');
+  const [root, workers = WORKERS] = server.split('@');
+  const target = await startKiln(dir, { root: path.resolve(root), nodeFlags, workers, kilnArgs });
   const client = new LoadClient(target.port, CONC, target.creds);
   const body = BODY;
   for (let k = 0; k < OBJECTS; k += CONC) await Promise.all(Array.from({ length: CONC }, (_, j) => client.request('PUT', `/${BUCKET}/o${k + j}`, { body })));

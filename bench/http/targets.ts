@@ -78,13 +78,13 @@ async function createBucket(port: number, creds: Credentials): Promise<void> {
   if (r.status !== 200) throw new Error(`create bucket: HTTP ${r.status}`);
 }
 
-/** `root`: another built Kiln checkout (A/B runs), `nodeFlags`: for its node process. */
-export async function startKiln(dir: string, opts: { durability?: 'strict' | 'relaxed'; cpus?: string; workers?: string; root?: string; nodeFlags?: string[] } = {}): Promise<Target> {
+/** `root`: another built Kiln checkout (A/B runs), `nodeFlags`: for its node process, `kilnArgs`: more `kiln server` flags. */
+export async function startKiln(dir: string, opts: { durability?: 'strict' | 'relaxed'; cpus?: string; workers?: string; root?: string; nodeFlags?: string[]; kilnArgs?: string[] } = {}): Promise<Target> {
   const port = await freePort();
   const creds = { accessKeyId: 'benchadmin', secretAccessKey: 'bench-secret-key', region: 'us-east-1' };
   const drives = [1, 2, 3, 4].map((i) => path.join(dir, 'kiln', `d${i}`));
   const args = [...(opts.nodeFlags ?? []), path.join(opts.root ?? ROOT, 'server', 'kiln.cjs'), 'server', '--address', `127.0.0.1:${port}`, '--drives', drives.join(','),
-    '--durability', opts.durability ?? 'strict', '--log-level', 'error', '--workers', opts.workers ?? '1'];
+    '--durability', opts.durability ?? 'strict', '--log-level', 'error', '--workers', opts.workers ?? '1', ...(opts.kilnArgs ?? [])];
   // --kiln-cpus pins the server (taskset execs node: the pid stays the server's) for core scaling.
   const [cmd, argv] = opts.cpus ? ['taskset', ['-c', opts.cpus, process.execPath, ...args]] : [process.execPath, args];
   const child = spawn(cmd, argv, {
