@@ -202,8 +202,13 @@ export class MetaIndex implements Index {
       try {
         let v = r.db.getSync(key);
         if (v !== undefined && key[0] === NS_INLINE) {
-          v = r.vlog.read(v) ?? this.readElsewhere(key, r);
-          if (v === undefined) return undefined; // bad everywhere: the caller reports it, nothing is cached
+          const pointer = v;
+          v = r.vlog.read(pointer);
+          if (v === undefined) {
+            v = this.readElsewhere(key, r);
+            if (v === undefined) return undefined; // bad everywhere: the caller reports it, nothing is cached
+            this.repair(r, key, pointer);
+          }
         }
         if (!writing) this.cache.set(k, v ?? null);
         return v;
@@ -213,9 +218,18 @@ export class MetaIndex implements Index {
     }
   }
 
+  /**
+   * Rewrite a body whose copy in `r`'s log is bad from a good copy elsewhere: a move like
+   * compaction's (moveValues reads the good copy, appends it, repoints the key), taken by the pump.
+   */
+  private repair(r: Replica, key: Buffer, pointer: Buffer): void {
+    r.moves.push({ key, pointer });
+    if (!r.busy && !r.dead && !this.closing) { r.busy = true; void this.pump(r); }
+  }
+
   /** An inline value whose copy on replica `bad` is missing or corrupt, from another replica. */
   private readElsewhere(key: Buffer, bad: Replica): Buffer | undefined {
-    console.error(`kiln: inline value ${key.toString('latin1', 1)} is missing or corrupt in the value log on ${bad.drive.root}; read from another replica`);
+    console.error(`kiln: inline value ${key.toString('latin1', 1)} is missing or corrupt in the log on ${bad.drive.root}; read from another replica (and rewritten there)`);
     for (const r of this.replicas) {
       if (r === bad) continue;
       try {

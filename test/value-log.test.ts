@@ -1,5 +1,6 @@
 // Inline bodies live in a value log beside each index replica (storage/value-log.ts). Faults and
-// upkeep: values flipped on some replicas read from the others (never wrong bytes), a lost log
+// upkeep: values flipped on some replicas read from the others (never wrong bytes) and are
+// rewritten where they were bad, a lost log
 // makes its replica rebuilt, deleted and overwritten values are compacted away with small
 // segments, and a replica written before the log existed is moved into it at open.
 import t from 'tap';
@@ -57,6 +58,13 @@ t.test('values corrupt on some replicas are read from the others; corrupt on all
   t.ok(await waitUntil(() => !(store.index as MetaIndex).busy), 'every replica applied the writes');
   for (const d of tmp.drives.slice(0, 3)) corruptLog(d);
   for (const [k, b] of want) t.ok((await readObject(store, 'b', k)).equals(b), `${k} reads back with three of four logs corrupt`);
+  // Each bad copy met by a read was rewritten from a good one: the primary's log holds them again.
+  t.ok(await waitUntil(() => !(store.index as MetaIndex).busy), 'repairs done');
+  const primary = (store.index as unknown as { primary: { drive: { root: string } } }).primary.drive.root;
+  t.not(primary, tmp.drives[3], 'reads went to a replica with a corrupt log first');
+  corruptLog(tmp.drives[3]);
+  (store.index as unknown as { cache: { clear(): void } }).cache.clear();
+  for (const [k, b] of want) t.ok((await readObject(store, 'b', k)).equals(b), `${k} reads back from the repaired copy with the last good log now corrupt too`);
   const fresh = await putMany(store, 5, 2000, 2); // new keys, not in any read cache
   t.ok(await waitUntil(() => !(store.index as MetaIndex).busy), 'every replica applied the writes');
   for (const d of tmp.drives) corruptLog(d);
