@@ -3,13 +3,13 @@
 // batch goes to every online replica, is acknowledged once a write quorum of replicas has it,
 // and a replica that missed batches is rebuilt from the freshest one at start.
 // Writes are group-committed per replica: each replica applies batches strictly in order, and
-// takes everything queued while its previous write was syncing as ONE synced LevelDB write. The
-// replicas progress independently, so a batch is acknowledged as soon as a write quorum has it
-// (the slowest replica's fsync is not waited for), and reads go to the most advanced replica,
-// which holds every acknowledged batch.
-// Inline bodies (namespace `i`) are not stored in LevelDB but in each replica's value log
-// (value-log.ts); LevelDB holds a pointer, and get() returns the bytes, checked, from whichever
-// replica has them intact.
+// takes everything queued while its previous write was syncing as ONE record in its log
+// (value-log.ts: on disk before anything else), then one unsynced LevelDB write; a restart
+// replays the log from the replica's last checkpoint. The replicas progress independently, so
+// a batch is acknowledged as soon as a write quorum has it (the slowest replica's sync is not
+// waited for), and reads go to the most advanced replica, which holds every acknowledged batch.
+// Inline bodies (namespace `i`) stay in the log records: LevelDB holds a pointer, and get()
+// returns the bytes, checked, from whichever replica has them intact (repairing a bad copy).
 import { promises as fsp } from 'node:fs';
 import { Level } from 'level';
 import { Drive } from './drive';
@@ -281,8 +281,8 @@ export class MetaIndex implements Index {
   }
 
   /**
-   * Apply a replica's queue in order, everything queued so far in one synced write; between
-   * groups, move a few values out of value-log segments being compacted. The pump is the only
+   * Apply a replica's queue in order, everything queued so far as one log record and one LevelDB
+   * write; between groups, move a few values (compaction, repairs). The pump is the only
    * writer of its replica, so what it reads of the replica before a write still holds then.
    */
   private async pump(r: Replica): Promise<void> {
@@ -320,7 +320,7 @@ export class MetaIndex implements Index {
       if (!r.drive.online) throw r.drive.lastError || new Error('drive offline');
       const { ops, released, replaced } = logOps(r, group.length === 1 ? group[0].ops : group.flatMap((p) => p.ops));
       ops.push({ type: 'put', key: SEQ_KEY, value: seqBuf });
-      // On disk (durable: fdatasynced) in the log first; LevelDB's own write need not be synced.
+      // On disk in the log first (O_DSYNC when durable); LevelDB's own write need not be synced.
       const stored = await r.vlog.write(ops);
       await writeBatch(r.db, stored, false);
       for (const ptr of released) r.vlog.release(ptr);
@@ -347,7 +347,7 @@ export class MetaIndex implements Index {
       await this.moveValues(r, r.moves.splice(0, COMPACT_STEP));
       if (r.moves.length > 0) return true;
       // Left in `compacting` (never planned again before a restart): values bad on every replica.
-      for (const id of r.vlog.compacting) {
+      for (const id of r.planning ? [] : r.vlog.compacting) {
         if (r.vlog.live(id) > 0) console.error(`kiln: value-log segment ${id} on ${r.drive.root} keeps ${r.vlog.live(id)} bytes it could not move`);
       }
       return true; // the next step removes the emptied segments
