@@ -49,12 +49,26 @@ export class Drive {
     await emptyDir(this.trashRoot);
   }
 
+  /** Fan-out dirs known to exist (they are never removed): no mkdir for each commit. */
+  private readonly fanOut = new Set<string>();
+
   /** Atomic commit of a tmp dir into the data tree: rename, then fsync the parent (durable mode). */
   async commit(tmpId: string, dataDir: string): Promise<void> {
     const dest = this.dataPath(dataDir);
     const parent = path.dirname(dest);
-    await fsp.mkdir(parent, { recursive: true });
-    await fsp.rename(this.tmpPath(tmpId), dest);
+    if (!this.fanOut.has(parent)) {
+      await fsp.mkdir(parent, { recursive: true });
+      this.fanOut.add(parent);
+    }
+    try {
+      await fsp.rename(this.tmpPath(tmpId), dest);
+    } catch (e) {
+      // The fan-out dir went away behind our back (an operator's cleanup): make it again, once.
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || !this.fanOut.delete(parent)) throw e;
+      await fsp.mkdir(parent, { recursive: true });
+      this.fanOut.add(parent);
+      await fsp.rename(this.tmpPath(tmpId), dest);
+    }
     if (this.durable) await fsyncDir(parent);
   }
 
