@@ -6,7 +6,7 @@ import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { ErasureSet } from './erasure-set';
-import type { Index } from './meta-index';
+import { Index, MetaIndex } from './meta-index';
 import { HealRecord, key, NS_HEAL, NS_OBJECT, NS_PART, NS_VERSION, decodeJson, encodeJson, ObjectRecord, PartRecord } from './records';
 import { frameOffset } from './bitrot';
 import { closeFile, readFrame, writeFrame } from './native';
@@ -57,7 +57,7 @@ export class Healer implements HealQueue {
     this.kick();
   }
 
-  /** Queue every erasure-coded part in the index (a replaced or returning drive). */
+  /** Queue every erasure-coded part in the index (a replaced or returning drive, the admin heal) and check every inline body in the index logs. */
   async sweep(): Promise<number> {
     let n = 0;
     const add = (p: PartRecord, ec: HealRecord['ec']) => {
@@ -77,6 +77,8 @@ export class Healer implements HealQueue {
       const p = decodeJson<PartRecord & { ec: HealRecord['ec'] }>(v);
       add(p, p.ec);
     }
+    // Inline bodies live in the index replicas' logs: checked there, bad copies rewritten.
+    if (this.index instanceof MetaIndex) n += await this.index.scrubValues();
     return n;
   }
 

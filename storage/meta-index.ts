@@ -227,6 +227,30 @@ export class MetaIndex implements Index {
     if (!r.busy && !r.dead && !this.closing) { r.busy = true; void this.pump(r); }
   }
 
+  /**
+   * Check every inline body in every replica's log against its CRC (the heal sweep's part for
+   * bodies that live in the logs); bad copies are rewritten from a good one by their replica's
+   * pump. Yields to the event loop as it goes. Returns how many copies were bad.
+   */
+  async scrubValues(): Promise<number> {
+    let bad = 0;
+    for (const r of [...this.replicas]) {
+      let n = 0;
+      try {
+        for await (const [key, pointer] of r.db.iterator({ ...INLINE_RANGE, ...ENC })) {
+          if (r.dead || this.closing) break;
+          if (!r.vlog.read(pointer)) {
+            // Moved or deleted since the iterator's snapshot (its segment may be gone): not bad.
+            const cur = r.db.getSync(key);
+            if (cur && cur.equals(pointer)) { bad++; this.repair(r, key, pointer); }
+          }
+          if (++n % 256 === 0) await new Promise((res) => setImmediate(res));
+        }
+      } catch { /* the replica is failing or closing: its next write finds out */ }
+    }
+    return bad;
+  }
+
   /** An inline value whose copy on replica `bad` is missing or corrupt, from another replica. */
   private readElsewhere(key: Buffer, bad: Replica): Buffer | undefined {
     console.error(`kiln: inline value ${key.toString('latin1', 1)} is missing or corrupt in the log on ${bad.drive.root}; read from another replica (and rewritten there)`);

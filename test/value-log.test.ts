@@ -71,6 +71,27 @@ t.test('values corrupt on some replicas are read from the others; corrupt on all
   for (const k of fresh.keys()) await t.rejects(readObject(store, 'b', k), { code: 'FileCorrupt' }, `${k}: corrupt everywhere fails, no wrong bytes`);
 });
 
+t.test('the heal sweep checks every body in every log and rewrites the bad copies', async (t) => {
+  const tmp = tempDrives(4, 'kiln-vlog');
+  t.teardown(tmp.cleanup);
+  const store = await ObjectStore.open({ drives: tmp.drives });
+  t.teardown(() => store.close());
+  await store.createBucket('b');
+  const want = await putMany(store, 30, 2500, 8);
+  t.ok(await waitUntil(() => !(store.index as MetaIndex).busy), 'every replica applied the writes');
+  corruptLog(tmp.drives[0]);
+  corruptLog(tmp.drives[1]);
+  const queued = await store.healer.sweep();
+  t.equal(queued, 60, 'the sweep found the 30 bodies bad on each of two replicas');
+  t.ok(await waitUntil(() => !(store.index as MetaIndex).busy), 'repairs done');
+  // The copies the sweep rewrote are all that is left once the other two logs go bad.
+  corruptLog(tmp.drives[2]);
+  corruptLog(tmp.drives[3]);
+  (store.index as unknown as { cache: { clear(): void } }).cache.clear();
+  for (const [k, b] of want) t.ok((await readObject(store, 'b', k)).equals(b), `${k} reads back from a rewritten copy`);
+  t.equal(await store.healer.sweep(), 60, 'the next sweep finds the two logs corrupted since');
+});
+
 t.test('a lost value log: its replica is rebuilt from the others at open', async (t) => {
   const tmp = tempDrives(4, 'kiln-vlog');
   t.teardown(tmp.cleanup);
