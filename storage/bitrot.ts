@@ -8,6 +8,19 @@ export function crc(buf: Buffer, initial = 0): number {
   return crc32c(buf, initial);
 }
 
+// CRC32C of Buffers that are never written again (inline bodies given to or read from the index
+// logs), computed once per Buffer: four replicas log the same body, and a body the log checked
+// on read is not checked again against its part record.
+const known = new WeakMap<Buffer, number>();
+export function crcOnce(buf: Buffer): number {
+  let c = known.get(buf);
+  if (c === undefined) known.set(buf, (c = crc32c(buf)));
+  return c;
+}
+
+/** `c` is the CRC32C of `buf`, computed on the way in: crcOnce need not compute it. */
+export function knownCrc(buf: Buffer, c: number): void { known.set(buf, c >>> 0); }
+
 /** Offset of block `index` inside a shard file whose full blocks have shard size `fullShard`. */
 export function frameOffset(index: number, fullShard: number): number {
   return index * (BITROT_HEADER + fullShard);

@@ -56,17 +56,14 @@ export class Drive {
   async commit(tmpId: string, dataDir: string): Promise<void> {
     const dest = this.dataPath(dataDir);
     const parent = path.dirname(dest);
-    if (!this.fanOut.has(parent)) {
-      await fsp.mkdir(parent, { recursive: true });
-      this.fanOut.add(parent);
-    }
+    const makeParent = async () => { await fsp.mkdir(parent, { recursive: true }); this.fanOut.add(parent); };
+    if (!this.fanOut.has(parent)) await makeParent();
     try {
       await fsp.rename(this.tmpPath(tmpId), dest);
     } catch (e) {
       // The fan-out dir went away behind our back (an operator's cleanup): make it again, once.
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || !this.fanOut.delete(parent)) throw e;
-      await fsp.mkdir(parent, { recursive: true });
-      this.fanOut.add(parent);
+      await makeParent();
       await fsp.rename(this.tmpPath(tmpId), dest);
     }
     if (this.durable) await fsyncDir(parent);

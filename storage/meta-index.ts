@@ -254,15 +254,7 @@ export class MetaIndex implements Index {
   /** An inline value whose copy on replica `bad` is missing or corrupt, from another replica. */
   private readElsewhere(key: Buffer, bad: Replica): Buffer | undefined {
     console.error(`kiln: inline value ${key.toString('latin1', 1)} is missing or corrupt in the log on ${bad.drive.root}; read from another replica (and rewritten there)`);
-    for (const r of this.replicas) {
-      if (r === bad) continue;
-      try {
-        const p = r.db.getSync(key);
-        const v = p && r.vlog.read(p);
-        if (v) return v;
-      } catch { /* that replica fails too: the next one */ }
-    }
-    return undefined;
+    return intactCopy(key, this.replicas.filter((r) => r !== bad));
   }
 
   iterator(opts: IterateOptions): IndexIterator {
@@ -351,7 +343,7 @@ export class MetaIndex implements Index {
       for (const i of replaced) r.vlog.release((stored[i] as { value: Buffer }).value);
       r.applied = last;
       for (const p of group) p.acks++;
-      if (r.vlog.position().segment !== r.replayFrom && !r.checkpointing) this.checkpoint(r);
+      if (r.vlog.position().segment !== r.replayFrom && !r.checkpointing) this.startCheckpoint(r);
     } catch (e) {
       for (const p of group) p.fails++;
       this.drop(r, e);
@@ -428,7 +420,7 @@ export class MetaIndex implements Index {
    * record the position reached before: a restart replays from there, and the segments before
    * it may be compacted away.
    */
-  private checkpoint(r: Replica): void {
+  private startCheckpoint(r: Replica): void {
     r.checkpointing = true;
     checkpoint(r.db, r.vlog).then((pos) => { r.replayFrom = pos.segment; }, () => undefined /* the replica's next write finds out */)
       .finally(() => { r.checkpointing = false; });
@@ -621,6 +613,18 @@ async function adoptValueLog(db: DB, vlog: ValueLog, sync: boolean): Promise<boo
 
 interface OpenedReplica { drive: Drive; db: DB; vlog: ValueLog }
 
+/** An inline body from the first of `replicas` whose copy of it is intact. */
+function intactCopy(key: Buffer, replicas: OpenedReplica[]): Buffer | undefined {
+  for (const r of replicas) {
+    try {
+      const p = r.db.getSync(key);
+      const v = p && r.vlog.read(p);
+      if (v) return v;
+    } catch { /* that replica fails too: the next one */ }
+  }
+  return undefined;
+}
+
 /** Make `to` an exact copy of `from` (used for stale or replaced index replicas), value log included. */
 async function copyReplica(from: OpenedReplica, to: OpenedReplica, all: OpenedReplica[]): Promise<void> {
   await to.db.clear();
@@ -640,12 +644,7 @@ async function copyReplica(from: OpenedReplica, to: OpenedReplica, all: OpenedRe
     }
     if (key[0] === NS_INLINE) {
       // The freshest replica's copy, or any other replica's that is intact.
-      let v = from.vlog.read(value);
-      for (const o of all) {
-        if (v || o === from || o === to) continue;
-        const p = o.db.getSync(key);
-        v = p && o.vlog.read(p);
-      }
+      const v = from.vlog.read(value) ?? intactCopy(key, all.filter((o) => o !== from && o !== to));
       if (!v) { console.error(`kiln: inline value ${key.toString('latin1', 1)} is corrupt on every index replica; not copied to ${to.drive.root}`); continue; }
       ops.push({ type: 'put', key, value: v, inline: true });
     } else {

@@ -18,7 +18,7 @@ import { BodyDigest, Digests, writeShards } from './shard-writer';
 import { readShards } from './shard-reader';
 import { StorageError, isStorageError } from './errors';
 import { crcCombine, CRC32C_POLY } from './crc-combine';
-import { crc, crcBase64 } from './bitrot';
+import { crcBase64, crcOnce, knownCrc } from './bitrot';
 import {
   BucketRecord, ObjectRecord, PartRecord, ErasureLayout, key, keyPrefix, prefixEnd, decodeJson, encodeJson,
   NS_BUCKET, NS_OBJECT, NS_UPLOAD, NS_INLINE, NS_PART, NS_VERSION,
@@ -315,6 +315,7 @@ export class ObjectStore {
       digest.update(bytes);
       if (bytes.length > maxSize) throw new StorageError('EntityTooLarge');
       const d = digest.finish();
+      knownCrc(bytes, d.crc32c); // the index logs check the body against it
       const checksums = (await opts.beforeCommit?.(d)) ?? undefined;
       result = { number, size: d.size, etag: etagOf(d, opts), crc32c: d.crc32c, dataDir: newId(), inline: true, inlineBytes: bytes, checksums: checksums || undefined, mtime: Date.now() };
     } else {
@@ -501,13 +502,14 @@ export class ObjectStore {
     }
   }
 
-  /** Inline bytes are replicated in every index replica; the index already read them from a replica whose copy passed its CRC, and the part CRC is checked again here. */
+  /**
+   * Inline bytes are replicated in every index replica; the index read them from a replica whose
+   * copy matched its log's CRC (crcOnce keeps it: not computed again here, unless the bytes came
+   * over a worker's socket), and that must be the part's.
+   */
   private async readInline(p: PartRecord, retryable = false): Promise<Buffer> {
     const v = await this.index.get(key(NS_INLINE, p.dataDir));
-    if (v && (verifiedInline.has(v) || crc(v) === p.crc32c)) {
-      verifiedInline.add(v);
-      return v;
-    }
+    if (v && crcOnce(v) === p.crc32c) return v;
     const err = new StorageError('FileCorrupt', `inline data ${p.dataDir} missing or corrupt`);
     throw retryable && !v ? new ReplacedMidRead(err) : err;
   }
@@ -753,9 +755,8 @@ export function stripQuotes(s: string): string {
 }
 
 // The index's read cache hands out the same Buffer for a value until it changes: what was
-// decoded or verified from that Buffer once holds for as long as it lives.
+// decoded from that Buffer once holds for as long as it lives (its CRC too: bitrot.ts crcOnce).
 const sharedRecords = new WeakMap<Buffer, ObjectRecord>();
-const verifiedInline = new WeakSet<Buffer>();
 
 /** A current record, decoded once per index value and frozen: every reader shares it. */
 function sharedRecord(v: Buffer): ObjectRecord {

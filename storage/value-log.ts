@@ -19,6 +19,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { crc32c } from './native';
+import { crcOnce } from './bitrot';
 import { fsyncDir } from './drive';
 
 const write = promisify(fs.write);
@@ -64,14 +65,6 @@ const KIND_PUT = 1;
 const KIND_VALUE = 2;
 const EMPTY = Buffer.alloc(0);
 
-// Every replica logs the same body Buffer: its CRC is computed once.
-const crcs = new WeakMap<Buffer, number>();
-function valueCrc(v: Buffer): number {
-  let c = crcs.get(v);
-  if (c === undefined) crcs.set(v, c = crc32c(v));
-  return c;
-}
-
 function segmentFile(dir: string, id: number): string { return path.join(dir, `${id.toString(16).padStart(8, '0')}.seg`); }
 
 /** The value a pointer names in the value log at `dir`, read without opening the log (tools, tests). */
@@ -81,11 +74,21 @@ export function readPointer(dir: string, pointer: Buffer): Buffer | undefined {
   let fd: number;
   try { fd = fs.openSync(segmentFile(dir, p.segment), 'r'); } catch { return undefined; }
   try {
-    const buf = Buffer.alloc(p.length);
-    return fs.readSync(fd, buf, 0, p.length, p.offset) === p.length && crc32c(buf) === p.crc ? buf : undefined;
+    return readChecked(fd, p);
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** The bytes `p` names in the open segment `fd`, if whole and matching the pointer's CRC. */
+function readChecked(fd: number, p: Pointer): Buffer | undefined {
+  const buf = Buffer.allocUnsafe(p.length);
+  try {
+    if (fs.readSync(fd, buf, 0, p.length, p.offset) !== p.length) return undefined;
+  } catch {
+    return undefined;
+  }
+  return crcOnce(buf) === p.crc ? buf : undefined;
 }
 
 export class ValueLog {
@@ -177,7 +180,7 @@ export class ValueLog {
     const s = this.active;
     const start = s.size;
     for (const v of values) {
-      out[v.index] = { type: 'put', key: ops[v.index].key, value: encodePointer({ segment: s.id, offset: start + v.at, length: v.value.length, crc: valueCrc(v.value) }) };
+      out[v.index] = { type: 'put', key: ops[v.index].key, value: encodePointer({ segment: s.id, offset: start + v.at, length: v.value.length, crc: crcOnce(v.value) }) };
       s.live += v.value.length;
     }
     s.size += rec.length;
@@ -227,13 +230,7 @@ export class ValueLog {
     const p = decodePointer(pointer);
     const s = p && this.segments.get(p.segment);
     if (!p || !s || p.offset + p.length > s.size) return undefined;
-    const buf = Buffer.allocUnsafe(p.length);
-    try {
-      if (fs.readSync(s.fd, buf, 0, p.length, p.offset) !== p.length) return undefined;
-    } catch {
-      return undefined;
-    }
-    return crc32c(buf) === p.crc ? buf : undefined;
+    return readChecked(s.fd, p);
   }
 
   /** Whether a committed pointer names bytes this log has (used at open to find a damaged replica). */

@@ -3,11 +3,12 @@
 // rewritten where they were bad, a lost log
 // makes its replica rebuilt, deleted and overwritten values are compacted away with small
 // segments, and a replica written before the log existed is moved into it at open.
-import t from 'tap';
+import t, { Test } from 'tap';
 import { cpSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { Level } from 'level';
 import { ObjectStore } from '../storage';
+import type { StoreOptions } from '../storage/object-store';
 import { MetaIndex } from '../storage/meta-index';
 import { NS_INLINE } from '../storage/records';
 import { readPointer, POINTER_BYTES } from '../storage/value-log';
@@ -17,9 +18,26 @@ import { dumpReplica } from './helpers/replica';
 
 const SEGMENT = 64 * 1024;
 
+function index(store: ObjectStore): MetaIndex { return store.index as MetaIndex; }
+
 function usage(store: ObjectStore): { drive: string; segments: number; bytes: number; live: number }[] {
-  return (store.index as MetaIndex).valueLogUsage();
+  return index(store).valueLogUsage();
 }
+
+/** Four drives in a temp dir (removed after the test) and a store on them with bucket `b`. */
+async function setup(t: Test, opts: Partial<StoreOptions> = {}): Promise<{ tmp: { drives: string[] }; store: ObjectStore }> {
+  const tmp = tempDrives(4, 'kiln-vlog');
+  t.teardown(tmp.cleanup);
+  const store = await ObjectStore.open({ drives: tmp.drives, ...opts });
+  await store.createBucket('b');
+  return { tmp, store };
+}
+
+/** Every replica has applied what was acknowledged, and no compaction or repair is under way. */
+function quiet(store: ObjectStore): Promise<boolean> { return waitUntil(() => !index(store).busy); }
+
+/** Forget the index's cached values, so reads go to the logs again. */
+function dropReadCache(store: ObjectStore): void { (store.index as unknown as { cache: { clear(): void } }).cache.clear(); }
 
 function segmentFiles(drive: string): string[] {
   return readdirSync(path.join(drive, '.kiln', 'vlog')).filter((n) => n.endsWith('.seg')).map((n) => path.join(drive, '.kiln', 'vlog', n));
@@ -48,55 +66,47 @@ async function putMany(store: ObjectStore, n: number, size: number, seed: number
 }
 
 t.test('values corrupt on some replicas are read from the others; corrupt on all, the read fails', async (t) => {
-  const tmp = tempDrives(4, 'kiln-vlog');
-  t.teardown(tmp.cleanup);
-  const store = await ObjectStore.open({ drives: tmp.drives });
+  const { tmp, store } = await setup(t);
   t.teardown(() => store.close());
-  await store.createBucket('b');
   const want = await putMany(store, 20, 3000, 1);
   // A PUT is acknowledged at the write quorum: let the last replica finish writing first.
-  t.ok(await waitUntil(() => !(store.index as MetaIndex).busy), 'every replica applied the writes');
+  t.ok(await quiet(store), 'every replica applied the writes');
   for (const d of tmp.drives.slice(0, 3)) corruptLog(d);
   for (const [k, b] of want) t.ok((await readObject(store, 'b', k)).equals(b), `${k} reads back with three of four logs corrupt`);
   // Each bad copy met by a read was rewritten from a good one: the primary's log holds them again.
-  t.ok(await waitUntil(() => !(store.index as MetaIndex).busy), 'repairs done');
-  const primary = (store.index as unknown as { primary: { drive: { root: string } } }).primary.drive.root;
+  t.ok(await quiet(store), 'repairs done');
+  const primary = (index(store) as unknown as { primary: { drive: { root: string } } }).primary.drive.root;
   t.not(primary, tmp.drives[3], 'reads went to a replica with a corrupt log first');
   corruptLog(tmp.drives[3]);
-  (store.index as unknown as { cache: { clear(): void } }).cache.clear();
+  dropReadCache(store);
   for (const [k, b] of want) t.ok((await readObject(store, 'b', k)).equals(b), `${k} reads back from the repaired copy with the last good log now corrupt too`);
   const fresh = await putMany(store, 5, 2000, 2); // new keys, not in any read cache
-  t.ok(await waitUntil(() => !(store.index as MetaIndex).busy), 'every replica applied the writes');
+  t.ok(await quiet(store), 'every replica applied the writes');
   for (const d of tmp.drives) corruptLog(d);
   for (const k of fresh.keys()) await t.rejects(readObject(store, 'b', k), { code: 'FileCorrupt' }, `${k}: corrupt everywhere fails, no wrong bytes`);
 });
 
 t.test('the heal sweep checks every body in every log and rewrites the bad copies', async (t) => {
-  const tmp = tempDrives(4, 'kiln-vlog');
-  t.teardown(tmp.cleanup);
-  const store = await ObjectStore.open({ drives: tmp.drives });
+  const { tmp, store } = await setup(t);
   t.teardown(() => store.close());
-  await store.createBucket('b');
   const want = await putMany(store, 30, 2500, 8);
-  t.ok(await waitUntil(() => !(store.index as MetaIndex).busy), 'every replica applied the writes');
+  t.ok(await quiet(store), 'every replica applied the writes');
   corruptLog(tmp.drives[0]);
   corruptLog(tmp.drives[1]);
   const queued = await store.healer.sweep();
   t.equal(queued, 60, 'the sweep found the 30 bodies bad on each of two replicas');
-  t.ok(await waitUntil(() => !(store.index as MetaIndex).busy), 'repairs done');
+  t.ok(await quiet(store), 'repairs done');
   // The copies the sweep rewrote are all that is left once the other two logs go bad.
   corruptLog(tmp.drives[2]);
   corruptLog(tmp.drives[3]);
-  (store.index as unknown as { cache: { clear(): void } }).cache.clear();
+  dropReadCache(store);
   for (const [k, b] of want) t.ok((await readObject(store, 'b', k)).equals(b), `${k} reads back from a rewritten copy`);
   t.equal(await store.healer.sweep(), 60, 'the next sweep finds the two logs corrupted since');
 });
 
 t.test('a lost value log: its replica is rebuilt from the others at open', async (t) => {
-  const tmp = tempDrives(4, 'kiln-vlog');
-  t.teardown(tmp.cleanup);
-  let store = await ObjectStore.open({ drives: tmp.drives });
-  await store.createBucket('b');
+  const { tmp, store: first } = await setup(t);
+  let store = first;
   const want = await putMany(store, 30, 5000, 3);
   await store.close();
   rmSync(path.join(tmp.drives[0], '.kiln', 'vlog'), { recursive: true });
@@ -108,10 +118,8 @@ t.test('a lost value log: its replica is rebuilt from the others at open', async
 });
 
 t.test('deleted and overwritten values are compacted away; live values move and read back', async (t) => {
-  const tmp = tempDrives(4, 'kiln-vlog');
-  t.teardown(tmp.cleanup);
-  let store = await ObjectStore.open({ drives: tmp.drives, valueLogSegmentBytes: SEGMENT });
-  await store.createBucket('b');
+  const { tmp, store: first } = await setup(t, { valueLogSegmentBytes: SEGMENT });
+  let store = first;
   const want = await putMany(store, 120, 4000, 4);
   const full = usage(store)[0];
   t.ok(full.segments > 4, `the values span several segments (${full.segments})`);
@@ -120,7 +128,7 @@ t.test('deleted and overwritten values are compacted away; live values move and 
     if (i % 3 === 0) { const b = body(3500, 5000 + i); await store.putObject('b', `k${i}`, chunked(b)); want.set(`k${i}`, b); }
     else if (i % 3 === 1) { await store.deleteObject('b', `k${i}`); want.delete(`k${i}`); }
   }
-  const compacted = await waitUntil(() => !(store.index as MetaIndex).busy && usage(store).every((u) => u.bytes <= 2 * u.live + 2 * SEGMENT));
+  const compacted = await waitUntil(() => !index(store).busy && usage(store).every((u) => u.bytes <= 2 * u.live + 2 * SEGMENT));
   t.ok(compacted, `each log shrank to at most twice its live bytes plus two segments: ${JSON.stringify(usage(store))}`);
   for (const u of usage(store)) t.equal(segmentFiles(u.drive).length, u.segments, `${path.basename(u.drive)}: removed segments are gone from disk`);
   for (const [k, b] of want) t.ok((await readObject(store, 'b', k)).equals(b), `${k} reads back after compaction`);
@@ -135,10 +143,8 @@ t.test('deleted and overwritten values are compacted away; live values move and 
 });
 
 t.test('a replica from before the value log has its inline bodies moved into it at open', async (t) => {
-  const tmp = tempDrives(4, 'kiln-vlog');
-  t.teardown(tmp.cleanup);
-  let store = await ObjectStore.open({ drives: tmp.drives });
-  await store.createBucket('b');
+  const { tmp, store: first } = await setup(t);
+  let store = first;
   const want = await putMany(store, 25, 6000, 6);
   await store.close();
   // Rewrite every replica the old way: raw bytes under `i`, no marker, no log.
@@ -167,10 +173,8 @@ t.test('a replica from before the value log has its inline bodies moved into it 
 });
 
 t.test('LevelDB losing its unsynced writes (power loss) loses nothing: the log replays them', async (t) => {
-  const tmp = tempDrives(4, 'kiln-vlog');
-  t.teardown(tmp.cleanup);
-  let store = await ObjectStore.open({ drives: tmp.drives });
-  await store.createBucket('b');
+  const { tmp, store: first } = await setup(t);
+  let store = first;
   const want = await putMany(store, 20, 3000, 7);
   await store.close();
   // LevelDB as it stands now is what survives; everything after is written to it unsynced.
