@@ -3,6 +3,7 @@
 // only schedules it and one GET or PUT spreads over several cores. Where the addon did not build
 // (no compiler), the same functions run in JavaScript: correct, but the CRC is on the event loop.
 import * as path from 'node:path';
+import { promises as fsp } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { FileHandle } from 'node:fs/promises';
 import crc32cJs = require('fast-crc32c');
@@ -13,8 +14,16 @@ interface NativeAddon {
   readFrame(fd: number, position: number, data: Buffer): Promise<boolean>;
   /** readFrame of fds[i] into the i-th equal slice of `data`, in one task: 1 good, 0 bad, -errno. */
   readBlock(fds: number[], position: number, data: Buffer): Promise<number[]>;
+  /** readBlock by file name: each file opened, read and closed in the one task. */
+  readPaths(files: string[], position: number, data: Buffer): Promise<number[]>;
   /** Write [crc32c(data) LE 4][data] at `position`; resolves to the CRC. */
   writeFrame(fd: number, position: number, data: Buffer): Promise<number>;
+  /**
+   * [tmpDir, tmpDir/shard, dataDir, parent of dataDir]: make tmpDir, write the one frame to the
+   * file, fsync (durable), close, rename tmpDir to dataDir (making the parent when missing), fsync
+   * the parent (durable): one task. Resolves to the frame's CRC; rejects with the failed step.
+   */
+  writeShardFile(names: string[], data: Buffer, durable: boolean): Promise<number>;
   crc32cAsync(data: Buffer, initial?: number): Promise<number>;
   crc32c(data: Buffer, initial?: number): number;
   crc32cCombine(crcA: number, crcB: number, lenB: number): number;
@@ -91,6 +100,27 @@ export async function readBlock(fhs: FileHandle[], position: number, data: Buffe
   for (const fh of fhs) track(fh, p);
   return (await p).map((r) => (r === 1 ? true : r === 0 ? false : errnoError(-r)));
 }
+
+/**
+ * readBlock of files by name (a one-block part: nothing else will be read from them), each
+ * opened, read, checked and closed in one thread-pool task. Per file: true good, false short or
+ * corrupt, or the error (ENOENT: the shard file is missing).
+ */
+export async function readFiles(files: string[], position: number, data: Buffer): Promise<(boolean | Error)[]> {
+  if (addon) return (await addon.readPaths(files, position, data)).map((r) => (r === 1 ? true : r === 0 ? false : errnoError(-r)));
+  const S = data.length / files.length;
+  return Promise.all(files.map(async (f, i) => {
+    try {
+      const fh = await fsp.open(f, 'r');
+      try { return await readFrameJs(fh, position, data.subarray(i * S, (i + 1) * S)); } finally { await fh.close(); }
+    } catch (e) {
+      return e as Error;
+    }
+  }));
+}
+
+/** The addon's writeShardFile, or undefined without the addon (Drive.writeOneFrame then takes the steps itself). */
+export const writeShardFile = addon ? addon.writeShardFile.bind(addon) : undefined;
 
 function errnoError(errno: number): Error {
   const code = Object.entries(osConstants.errno).find(([, v]) => v === errno)?.[0] ?? `E${errno}`;

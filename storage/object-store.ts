@@ -15,7 +15,7 @@ import { KeyLock, ReadPins } from './locks';
 import { listObjects, ListOptions, ListResult } from './list';
 import { VersionClock, findVersion, versionKey, versionsOf, vseqOf, listVersions, VersionListOptions, VersionListResult } from './versioning';
 import { BodyDigest, Digests, writeShards } from './shard-writer';
-import { readShards } from './shard-reader';
+import { readOneBlock, readShards } from './shard-reader';
 import { StorageError, isStorageError } from './errors';
 import { crcCombine, CRC32C_POLY } from './crc-combine';
 import { crcBase64, crcOnce, knownCrc } from './bitrot';
@@ -66,7 +66,7 @@ export interface PutOptions {
 export interface GetResult {
   record: ObjectRecord;
   stream: Readable;
-  /** Set for inline objects: the requested bytes, already verified (then `stream` just wraps them). */
+  /** Set for inline objects and one-block parts: the requested bytes, already verified (then `stream` just wraps them). */
   bytes?: Buffer;
   start: number;
   end: number;
@@ -462,7 +462,7 @@ export class ObjectStore {
       // A small object is one index read and needs no pin (its bytes are not freed later, they
       // go with the batch that replaces them: see ReplacedMidRead).
       const bytes = (await this.readInline(only, true)).subarray(start, end);
-      return new InlineResult(record, start, end, bytes);
+      return new BytesResult(record, start, end, bytes);
     }
     // Shard files of a replaced version are freed once the readers pinned at its replacement are
     // done. Pinned only now, so the record must still be current: if it was replaced meanwhile,
@@ -472,6 +472,12 @@ export class ObjectStore {
     try {
       const still = await this.headObject(bucket, objectKey, versionId);
       if (still !== record && !sameVersion(still, record)) throw new ReplacedMidRead(new StorageError('Busy', 'the object was replaced while being read'));
+      // One block (objects up to 1 MiB): read whole in one task, sent as one buffer.
+      const one = only && start < end ? await readOneBlock(this.set, { dataDir: only.dataDir, size: only.size, ec: record.ec }) : undefined;
+      if (one) {
+        release();
+        return new BytesResult(record, start, end, one.subarray(start, end));
+      }
     } catch (e) {
       release();
       throw e;
@@ -713,7 +719,8 @@ function sameVersion(a: ObjectRecord, b: ObjectRecord): boolean {
 }
 
 /** A small object's whole answer; the stream is built only for callers that want one. */
-class InlineResult implements GetResult {
+/** The requested bytes in hand (inline objects, one-block parts). */
+class BytesResult implements GetResult {
   constructor(readonly record: ObjectRecord, readonly start: number, readonly end: number, readonly bytes: Buffer) {}
   get stream(): Readable { return Readable.from([this.bytes]); }
 }

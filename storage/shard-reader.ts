@@ -9,7 +9,7 @@ import { ErasureSet } from './erasure-set';
 import { ErasureLayout } from './records';
 import { frameOffset } from './bitrot';
 import { READ_PREFETCH_BLOCKS } from './constants';
-import { closeFile, readBlock, readFrame } from './native';
+import { closeFile, readBlock, readFiles, readFrame } from './native';
 import { StorageError } from './errors';
 
 export interface PartSource { dataDir: string; size: number; ec: ErasureLayout }
@@ -132,6 +132,23 @@ export async function* readShards(set: ErasureSet, part: PartSource, start: numb
     await files.close();
     if (files.bad.size > 0) onDamage([...files.bad]);
   }
+}
+
+/**
+ * A part of one block read whole, its data shards opened, read, checked and closed in one
+ * thread-pool task (readShards takes ~5 round trips and a stream for the same). Undefined when a
+ * data shard is missing, short, corrupt or unreadable: readShards then does the degraded read
+ * and reports the damage.
+ */
+export async function readOneBlock(set: ErasureSet, part: PartSource): Promise<Buffer | undefined> {
+  const { ec } = part;
+  const D = ec.data;
+  const drives = Array.from({ length: D }, (_, i) => set.driveFor(ec, i));
+  if (part.size === 0 || part.size > ec.blockSize || drives.some((d) => !d.online)) return undefined;
+  const S = set.erasure.shardSize(part.size);
+  const data = Buffer.allocUnsafe(S * D);
+  const ok = await readFiles(drives.map((d) => d.shardFile(part.dataDir)), frameOffset(0, S), data);
+  return ok.every((r) => r === true) ? data.subarray(0, part.size) : undefined;
 }
 
 function readQuorumError(part: PartSource): StorageError {

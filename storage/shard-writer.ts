@@ -52,10 +52,13 @@ export async function writeShards(set: ErasureSet, ec: ErasureLayout, head: Buff
   withMd5: boolean, maxSize: number): Promise<WrittenData> {
   const dataDir = randomUUID().replace(/-/g, '');
   const n = ec.data + ec.parity;
-  // All drives at once: one after the other, these were 2 x (D+P) thread-pool round trips in a row
-  // before the first byte, each queued behind whatever fsyncs the pool was running.
-  const outs: ShardOut[] = await Promise.all(Array.from({ length: n }, async (_, i) => {
-    const drive = set.driveFor(ec, i);
+  const drives = Array.from({ length: n }, (_, i) => set.driveFor(ec, i));
+  // Shard files are opened when the first block is full and more follows: a body of one block
+  // (most shard-stored objects) is written by writeOneBlock, one task per drive, no handles.
+  // All drives at once: one after the other, these were 2 x (D+P) thread-pool round trips in a row.
+  let outs: ShardOut[] = [];
+  let opened: Promise<void> | undefined;
+  const openAll = () => opened ??= Promise.all(drives.map(async (drive): Promise<ShardOut> => {
     let handle: FileHandle | null = null;
     if (drive.online) {
       try {
@@ -66,20 +69,24 @@ export async function writeShards(set: ErasureSet, ec: ErasureLayout, head: Buff
       }
     }
     return { drive, handle, ok: handle !== null, syncs: [] };
-  }));
+  })).then((o) => {
+    outs = o;
+    if (alive() < set.writeQuorum) throw quorumError(alive(), set.writeQuorum);
+  });
   const alive = () => outs.filter((o) => o.handle !== null).length;
   const md5 = withMd5 ? md5Pool.open() : null;
   const cleanup = async () => {
     md5?.drop();
+    await opened?.catch(() => undefined);
     await Promise.all(outs.map(async (o) => {
       if (o.handle) await closeFile(o.handle).catch(() => undefined);
       o.handle = null;
-      await o.drive.removeTmp(dataDir);
     }));
+    await Promise.all(drives.map((d) => d.removeTmp(dataDir)));
   };
 
   try {
-    if (alive() < set.writeQuorum) throw quorumError(alive(), set.writeQuorum);
+    if (drives.filter((d) => d.online).length < set.writeQuorum) throw quorumError(drives.filter((d) => d.online).length, set.writeQuorum);
     const B = ec.blockSize;
     const er = set.erasure;
     const inflight: Promise<void>[] = [];
@@ -118,15 +125,7 @@ export async function writeShards(set: ErasureSet, ec: ErasureLayout, head: Buff
       };
       const crcs = await Promise.all(outs.map(write));
       await encoded;
-      // The block's CRC joins the whole-object CRC: from its data-shard frames when the block
-      // has no padding, else (the last block) from its bytes, both off the event loop.
-      if (S * ec.data === len) {
-        let c = 0;
-        for (let i = 0; i < ec.data; i++) c = crc32cCombine(c, crcs[i] ?? (await crc32cAsync(shardOf(i))), S);
-        blockCrcs[b] = { crc: c, len };
-      } else {
-        blockCrcs[b] = { crc: await crc32cAsync(buf.subarray(0, len)), len };
-      }
+      blockCrcs[b] = { crc: await blockCrc(crcs, ec.data, S, len, buf), len };
       if (alive() < set.writeQuorum) throw quorumError(alive(), set.writeQuorum);
     };
 
@@ -135,6 +134,7 @@ export async function writeShards(set: ErasureSet, ec: ErasureLayout, head: Buff
       const hashed = md5 ? md5.update(buf, len) : Promise.resolve();
       // Keep at most WRITE_PIPELINE_DEPTH blocks in flight: memory per PUT stays bounded.
       if (inflight.length >= WRITE_PIPELINE_DEPTH) await inflight.shift();
+      await openAll();
       const flushed = flushBlock(buf, len, blockIndex++);
       // Reuse the block once the writes and the MD5 worker are both done with it.
       Promise.all([hashed, flushed]).then(() => giveBlock(buf), () => undefined);
@@ -148,15 +148,16 @@ export async function writeShards(set: ErasureSet, ec: ErasureLayout, head: Buff
       if (size > maxSize) throw new StorageError('EntityTooLarge', `body exceeds ${maxSize} bytes`);
       let off = 0;
       while (off < chunk.length) {
-        const take = Math.min(B - fill, chunk.length - off);
-        chunk.copy(block, fill, off, off + take);
-        fill += take;
-        off += take;
+        // A full block goes out once more bytes follow: the body may end with it.
         if (fill === B) {
           await sendBlock(B);
           block = takeBlock(B);
           fill = 0;
         }
+        const take = Math.min(B - fill, chunk.length - off);
+        chunk.copy(block, fill, off, off + take);
+        fill += take;
+        off += take;
       }
     };
 
@@ -168,7 +169,12 @@ export async function writeShards(set: ErasureSet, ec: ErasureLayout, head: Buff
         await push(r.value);
       }
     }
+    if (blockIndex === 0 && fill > 0) {
+      const one = await writeOneBlock(set, ec, drives, dataDir, block, fill, md5);
+      return { ...one, size, dataDir };
+    }
     if (fill > 0) await sendBlock(fill);
+    await openAll();
     // Settle every block before deciding: a rejected block must not leave others writing.
     const settled = await Promise.allSettled(inflight);
     const bad = settled.find((s) => s.status === 'rejected') as PromiseRejectedResult | undefined;
@@ -205,6 +211,53 @@ export async function writeShards(set: ErasureSet, ec: ErasureLayout, head: Buff
     await cleanup();
     throw e;
   }
+}
+
+/**
+ * The whole body is one block: each drive's shard file is written, synced and committed by one
+ * task (Drive.writeOneFrame). Same outcome and quorum rule as the streaming path.
+ */
+async function writeOneBlock(set: ErasureSet, ec: ErasureLayout, drives: Drive[], dataDir: string, buf: Buffer, len: number,
+  md5: ReturnType<typeof md5Pool.open> | null): Promise<Omit<WrittenData, 'size' | 'dataDir'>> {
+  const er = set.erasure;
+  const S = er.shardSize(len);
+  const hashed = md5 ? md5.update(buf, len).then(() => md5.digest()) : Promise.resolve(Buffer.alloc(0));
+  const dataBuf = padTo(buf, len, S * ec.data);
+  const parityBuf = Buffer.allocUnsafe(S * ec.parity);
+  const shardOf = (i: number) => (i < ec.data ? dataBuf.subarray(i * S, (i + 1) * S) : parityBuf.subarray((i - ec.data) * S, (i - ec.data + 1) * S));
+  const encoded = er.encode(dataBuf, parityBuf, S);
+  const crcs = await Promise.all(drives.map(async (d, i): Promise<number | undefined> => {
+    if (i >= ec.data) await encoded;
+    if (!d.online) return undefined;
+    try {
+      return await d.writeOneFrame(dataDir, shardOf(i));
+    } catch (e) {
+      d.fail(e);
+      await d.removeTmp(dataDir);
+      return undefined;
+    }
+  }));
+  await encoded;
+  const committed = drives.filter((_, i) => crcs[i] !== undefined);
+  if (committed.length < set.writeQuorum) {
+    await Promise.all(committed.map((d) => d.remove(dataDir).catch(() => undefined)));
+    throw quorumError(committed.length, set.writeQuorum);
+  }
+  const crc32c = await blockCrc(crcs, ec.data, S, len, buf);
+  const md5Digest = await hashed;
+  giveBlock(buf);
+  return { md5: md5Digest, crc32c, failedSlots: drives.map((_, i) => (crcs[i] === undefined ? i : -1)).filter((i) => i >= 0) };
+}
+
+/**
+ * A block's CRC32C: combined from its data-shard frames' CRCs when the block has no padding, else
+ * (the last block) from its bytes, both off the event loop.
+ */
+async function blockCrc(crcs: (number | undefined)[], D: number, S: number, len: number, buf: Buffer): Promise<number> {
+  if (S * D !== len) return crc32cAsync(buf.subarray(0, len));
+  let c = 0;
+  for (let i = 0; i < D; i++) c = crc32cCombine(c, crcs[i] ?? (await crc32cAsync(buf.subarray(i * S, (i + 1) * S))), S);
+  return c;
 }
 
 function padTo(buf: Buffer, len: number, total: number): Buffer {

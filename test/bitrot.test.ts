@@ -26,7 +26,7 @@ function frames(store: ObjectStore, size: number): { header: number; payload: nu
   return out;
 }
 
-async function flipEverywhere(t: Test, nDrives: number): Promise<void> {
+async function flipEverywhere(t: Test, nDrives: number, SIZE: number, blocks: number): Promise<void> {
   const tmp = tempDrives(nDrives, 'kiln-bitrot');
   t.teardown(tmp.cleanup);
   const store = await ObjectStore.open({ drives: tmp.drives });
@@ -38,7 +38,7 @@ async function flipEverywhere(t: Test, nDrives: number): Promise<void> {
   const dataDir = rec.parts[0].dataDir;
   const { data: D } = rec.ec;
   const fr = frames(store, SIZE);
-  t.equal(fr.length, 4, 'four blocks per shard');
+  t.equal(fr.length, blocks, `${blocks} block(s) per shard`);
   // Ranges: one inside the damaged block, one across it into the next, one touching none of it.
   const B = store.set.blockSize;
 
@@ -78,8 +78,12 @@ async function flipEverywhere(t: Test, nDrives: number): Promise<void> {
   t.same(await store.healer.healPart({ dataDir, size: SIZE, ec: rec.ec, queued: 0 }), [], 'every shard verifies after the run');
 }
 
-t.test('bitrot on 4 drives (2+2): detected, read around, healed', (t) => flipEverywhere(t, 4));
-t.test('bitrot on 6 drives (3+3): detected, read around, healed', (t) => flipEverywhere(t, 6));
+t.test('bitrot on 4 drives (2+2): detected, read around, healed', (t) => flipEverywhere(t, 4, SIZE, 4));
+t.test('bitrot on 6 drives (3+3): detected, read around, healed', (t) => flipEverywhere(t, 6, SIZE, 4));
+// A one-block object is read whole by one task (readOneBlock) and written by one per drive
+// (Drive.writeOneFrame): damage there must fall back to the degraded read and be healed the same.
+t.test('bitrot in a one-block object (700 KiB, 2+2): detected, read around, healed', (t) => flipEverywhere(t, 4, 700 * 1024, 1));
+t.test('bitrot in an object of exactly one block (1 MiB, 3+3): detected, read around, healed', (t) => flipEverywhere(t, 6, MiB, 1));
 
 t.test('single drive (no parity): a flipped byte fails the read, never returns wrong bytes', async (t) => {
   const tmp = tempDrives(1, 'kiln-bitrot1');
