@@ -2,7 +2,7 @@
 // reported once and the scan seeks past every key under it, so a prefix holding a million
 // keys costs one seek, not a million reads.
 import type { Index } from './meta-index';
-import { keyPrefix, NS_OBJECT, prefixEnd, decodeJson, ObjectRecord } from './records';
+import { keyPrefix, NS_OBJECT, prefixEnd, listedFields, ObjectRecord } from './records';
 
 export interface ListOptions {
   prefix?: string;
@@ -93,7 +93,7 @@ export async function listObjects(index: Index, bucket: string, opts: ListOption
         }
       }
       if (count >= opts.maxKeys) { result.isTruncated = true; break; }
-      const rec = decodeJson<ObjectRecord>(v);
+      const rec = listedFields(typeof v === 'string' ? v : v.toString('utf8'));
       if (rec.deleteMarker) continue; // the key's current version is a delete marker: not listed
       // Only what a listing shows is kept: a page of whole records (parts, layout, metadata)
       // outlived the young generation and made the decoding's garbage collection cost double.

@@ -20,7 +20,7 @@ import { StorageError, isStorageError } from './errors';
 import { crcCombine, CRC32C_POLY } from './crc-combine';
 import { crcBase64, crcOnce, knownCrc } from './bitrot';
 import {
-  BucketRecord, ObjectRecord, PartRecord, ErasureLayout, key, keyPrefix, prefixEnd, decodeJson, encodeJson,
+  BucketRecord, ObjectRecord, PartRecord, ErasureLayout, key, keyPrefix, prefixEnd, decodeJson, encodeJson, encodeRecord,
   NS_BUCKET, NS_OBJECT, NS_UPLOAD, NS_INLINE, NS_PART, NS_VERSION,
 } from './records';
 import { DEFAULT_BLOCK_SIZE, DEFAULT_INLINE_THRESHOLD, defaultParity, MAX_DRIVES, MAX_PARTS } from './constants';
@@ -360,7 +360,7 @@ export class ObjectStore {
       const ops: IndexOp[] = [...extraOps];
       this.supersede(rec, prev, mode, ops, garbage);
       if (mode === 'Suspended') await this.dropNullVersion(rec, prev, ops, garbage);
-      ops.push({ type: 'put', key: k, value: encodeJson(rec) });
+      ops.push({ type: 'put', key: k, value: encodeRecord(rec) });
       await this.index.batch(ops);
     });
     this.freeLater(lockKey, garbage);
@@ -379,13 +379,13 @@ export class ObjectStore {
     rec.vseq = this.clock.next(prev?.vseq);
     rec.versionId = mode === 'Enabled' ? this.clock.newId(rec.vseq) : 'null';
     rec.versioned = true;
-    ops.push({ type: 'put', key: versionKey(rec.bucket, rec.key, rec.vseq), value: encodeJson(rec) });
+    ops.push({ type: 'put', key: versionKey(rec.bucket, rec.key, rec.vseq), value: encodeRecord(rec) });
     if (prev && !prev.versioned) {
       // Written before versioning was turned on: it is the null version.
       if (mode === 'Enabled') {
         prev.versioned = true;
         prev.vseq = prev.vseq ?? prev.mtime * 1000;
-        ops.push({ type: 'put', key: versionKey(prev.bucket, prev.key, prev.vseq), value: encodeJson(prev) });
+        ops.push({ type: 'put', key: versionKey(prev.bucket, prev.key, prev.vseq), value: encodeRecord(prev) });
       } else {
         this.dropVersionData(prev, ops, garbage);
       }
@@ -424,8 +424,8 @@ export class ObjectStore {
       const cur = await this.index.get(key(NS_OBJECT, bucket, objectKey));
       const isCurrent = cur !== undefined && sharedRecord(cur).versionId === next.versionId;
       const ops: IndexOp[] = [];
-      if (isCurrent) ops.push({ type: 'put', key: key(NS_OBJECT, bucket, objectKey), value: encodeJson(next) });
-      if (next.versioned && next.vseq !== undefined) ops.push({ type: 'put', key: versionKey(bucket, objectKey, next.vseq), value: encodeJson(next) });
+      if (isCurrent) ops.push({ type: 'put', key: key(NS_OBJECT, bucket, objectKey), value: encodeRecord(next) });
+      if (next.versioned && next.vseq !== undefined) ops.push({ type: 'put', key: versionKey(bucket, objectKey, next.vseq), value: encodeRecord(next) });
       await this.index.batch(ops);
       return next;
     });
@@ -552,7 +552,7 @@ export class ObjectStore {
         };
         this.supersede(marker, prev, mode, ops, garbage);
         if (mode === 'Suspended') await this.dropNullVersion(marker, prev, ops, garbage);
-        ops.push({ type: 'put', key: k, value: encodeJson(marker) });
+        ops.push({ type: 'put', key: k, value: encodeRecord(marker) });
         await this.index.batch(ops);
         return { deleteMarker: true, versionId: marker.versionId };
       }
@@ -567,7 +567,7 @@ export class ObjectStore {
       this.dropVersionData(target, ops, garbage);
       if (prev && prev.versionId === target.versionId) {
         const next = target.versioned ? (await versionsOf(this.index, bucket, objectKey)).find((r) => r.vseq !== target.vseq) : undefined;
-        ops.push(next ? { type: 'put', key: k, value: encodeJson(next) } : { type: 'del', key: k });
+        ops.push(next ? { type: 'put', key: k, value: encodeRecord(next) } : { type: 'del', key: k });
       }
       await this.index.batch(ops);
       return { deleted: target, versionId: target.versionId, deleteMarker: !!target.deleteMarker };
@@ -604,7 +604,7 @@ export class ObjectStore {
           checksums: base !== undefined ? { CRC32C: crcBase64(crcCombine(base, part.crc32c, part.size, CRC32C_POLY)) } : {},
           checksumType: 'FULL_OBJECT',
         };
-        const ops: IndexOp[] = [{ type: 'put', key: key(NS_OBJECT, bucket, objectKey), value: encodeJson(next) }];
+        const ops: IndexOp[] = [{ type: 'put', key: key(NS_OBJECT, bucket, objectKey), value: encodeRecord(next) }];
         if (inlineBytes) ops.push({ type: 'put', key: key(NS_INLINE, part.dataDir), value: inlineBytes });
         await this.index.batch(ops);
         return next;
@@ -632,7 +632,7 @@ export class ObjectStore {
       check(src, dst && !dst.deleteMarker ? dst : undefined);
       if (from === to) return src;
       const rec: ObjectRecord = { ...src, key: to };
-      const ops: IndexOp[] = [{ type: 'del', key: key(NS_OBJECT, bucket, from) }, { type: 'put', key: key(NS_OBJECT, bucket, to), value: encodeJson(rec) }];
+      const ops: IndexOp[] = [{ type: 'del', key: key(NS_OBJECT, bucket, from) }, { type: 'put', key: key(NS_OBJECT, bucket, to), value: encodeRecord(rec) }];
       if (dst) this.dropVersionData(dst, ops, garbage);
       await this.index.batch(ops);
       return rec;
