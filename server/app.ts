@@ -96,6 +96,8 @@ function send(res: ServerResponse, id: string, method: string, reply: Reply, onD
     const buf = body === undefined ? undefined : Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8');
     if (!('content-length' in headers)) headers['content-length'] = buf ? buf.length : 0;
     res.writeHead(reply.status ?? 200, headers);
+    // 'finish': the whole body is with the OS. A connection that fails first never gives the buffer back.
+    if (reply.sent) res.once('finish', reply.sent);
     res.end(method === 'HEAD' ? undefined : buf, () => onDone());
     return;
   }

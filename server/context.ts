@@ -35,6 +35,8 @@ export interface Reply {
   body?: string | Buffer | Readable;
   /** Bytes the body will carry (for metrics) when it is a stream. */
   bytesOut?: number;
+  /** Called once a Buffer body has been handed to the OS in full (not on errors): its memory may be reused. */
+  sent?: () => void;
 }
 
 export type Handler = (ctx: Ctx) => Promise<Reply>;

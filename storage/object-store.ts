@@ -68,6 +68,11 @@ export interface GetResult {
   stream: Readable;
   /** Set for inline objects and one-block parts: the requested bytes, already verified (then `stream` just wraps them). */
   bytes?: Buffer;
+  /**
+   * Set with `bytes` when they sit in a recycled buffer: call it once they have been written out
+   * and nothing reads them any more (the buffer is then reused). Not calling it is always safe.
+   */
+  release?: () => void;
   start: number;
   end: number;
 }
@@ -476,7 +481,7 @@ export class ObjectStore {
       const one = only && start < end ? await readOneBlock(this.set, { dataDir: only.dataDir, size: only.size, ec: record.ec }) : undefined;
       if (one) {
         release();
-        return new BytesResult(record, start, end, one.subarray(start, end));
+        return new BytesResult(record, start, end, one.bytes.subarray(start, end), one.release);
       }
     } catch (e) {
       release();
@@ -721,7 +726,7 @@ function sameVersion(a: ObjectRecord, b: ObjectRecord): boolean {
 /** A small object's whole answer; the stream is built only for callers that want one. */
 /** The requested bytes in hand (inline objects, one-block parts). */
 class BytesResult implements GetResult {
-  constructor(readonly record: ObjectRecord, readonly start: number, readonly end: number, readonly bytes: Buffer) {}
+  constructor(readonly record: ObjectRecord, readonly start: number, readonly end: number, readonly bytes: Buffer, readonly release?: () => void) {}
   get stream(): Readable { return Readable.from([this.bytes]); }
 }
 

@@ -11,6 +11,7 @@ import { frameOffset } from './bitrot';
 import { READ_PREFETCH_BLOCKS } from './constants';
 import { closeFile, readBlock, readFiles, readFrame } from './native';
 import { StorageError } from './errors';
+import { giveBlock, takeBlock } from './block-pool';
 
 export interface PartSource { dataDir: string; size: number; ec: ErasureLayout }
 
@@ -136,19 +137,26 @@ export async function* readShards(set: ErasureSet, part: PartSource, start: numb
 
 /**
  * A part of one block read whole, its data shards opened, read, checked and closed in one
- * thread-pool task (readShards takes ~5 round trips and a stream for the same). Undefined when a
- * data shard is missing, short, corrupt or unreadable: readShards then does the degraded read
- * and reports the damage.
+ * thread-pool task (readShards takes ~5 round trips and a stream for the same). The bytes are in
+ * a recycled block (a fresh 1 MiB buffer costs a page fault per 4 KiB page): `release` gives it
+ * back once nothing reads them any more (the reply is written out); never called, it is simply
+ * collected. Undefined when a data shard is missing, short, corrupt or unreadable: readShards
+ * then does the degraded read and reports the damage.
  */
-export async function readOneBlock(set: ErasureSet, part: PartSource): Promise<Buffer | undefined> {
+export async function readOneBlock(set: ErasureSet, part: PartSource): Promise<{ bytes: Buffer; release: () => void } | undefined> {
   const { ec } = part;
   const D = ec.data;
   const drives = Array.from({ length: D }, (_, i) => set.driveFor(ec, i));
   if (part.size === 0 || part.size > ec.blockSize || drives.some((d) => !d.online)) return undefined;
   const S = set.erasure.shardSize(part.size);
-  const data = Buffer.allocUnsafe(S * D);
-  const ok = await readFiles(drives.map((d) => d.shardFile(part.dataDir)), frameOffset(0, S), data);
-  return ok.every((r) => r === true) ? data.subarray(0, part.size) : undefined;
+  const block = takeBlock(Math.max(ec.blockSize, S * D));
+  const ok = await readFiles(drives.map((d) => d.shardFile(part.dataDir)), frameOffset(0, S), block.subarray(0, S * D));
+  if (!ok.every((r) => r === true)) {
+    giveBlock(block);
+    return undefined;
+  }
+  let given = false;
+  return { bytes: block.subarray(0, part.size), release: () => { if (!given) { given = true; giveBlock(block); } } };
 }
 
 function readQuorumError(part: PartSource): StorageError {
