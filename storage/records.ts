@@ -92,6 +92,20 @@ export function encodeRecord(rec: ObjectRecord): Buffer {
   return encodeJson({ bucket, key: k, size, etag, mtime, deleteMarker, checksumType, checksums: checksums ?? {}, ...rest });
 }
 
+// Every part's "dataDir" as JSON.stringify writes it; a user's tag may be named so too.
+const DATA_DIR = /"dataDir":"([^"\\]*)"/g;
+
+/**
+ * The data dirs a stored object, version or part record names, without parsing it. May name
+ * more than the record's parts (a tag called "dataDir"), never fewer: what the orphan sweep
+ * needs, which may only keep too much.
+ */
+export function dataDirsOf(text: string): string[] {
+  const out: string[] = [];
+  for (const m of text.matchAll(DATA_DIR)) out.push(m[1]);
+  return out;
+}
+
 /** What a listing shows of an object. */
 export type ListedFields = Pick<ObjectRecord, 'size' | 'etag' | 'mtime' | 'checksums' | 'checksumType' | 'deleteMarker'>;
 

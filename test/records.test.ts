@@ -66,3 +66,17 @@ t.test('random keys and metadata: the head and the parse agree', async (t) => {
   }
   t.equal(bad, 0, '2000 random records');
 });
+
+t.test('dataDirsOf names every part of a record (never fewer), without parsing it', async (t) => {
+  const { dataDirsOf } = await import('../storage/records');
+  const parts = Array.from({ length: 5 }, (_, i) => ({ number: i + 1, size: 1, etag: 'e', crc32c: 0, dataDir: `${i}`.repeat(32) }));
+  const r = record({ key: '"dataDir":"evil"', parts, meta: { datadir: 'm' }, tags: { dataDir: 'tagged' } });
+  for (const text of [encodeRecord(r).toString(), encodeJson(r).toString()]) {
+    const got = dataDirsOf(text);
+    for (const p of parts) t.ok(got.includes(p.dataDir), `part ${p.number} found`);
+    t.notOk(got.includes('evil'), 'a key cannot pass for a field');
+    t.ok(got.every((d) => parts.some((p) => p.dataDir === d) || d === 'tagged'), 'extras only from a tag named so (keeps too much, never too little)');
+  }
+  t.same(dataDirsOf(encodeJson({ number: 1, size: 1, etag: 'e', crc32c: 0, dataDir: 'abc' }).toString()), ['abc'], 'a part record');
+  t.same(dataDirsOf(encodeRecord(record({ parts: [], deleteMarker: true })).toString()), [], 'a delete marker names none');
+});
