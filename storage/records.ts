@@ -85,11 +85,11 @@ export function encodeJson(v: unknown): Buffer { return Buffer.from(JSON.stringi
 /**
  * An object record as stored: JSON, with what a listing shows first and in this order, so that
  * listedFields reads a page's records without parsing them (JSON.parse of each was half of a
- * 1000-key page's time).
+ * 1000-key page's time). Records of older Kilns begin with "bucket" and are parsed whole.
  */
 export function encodeRecord(rec: ObjectRecord): Buffer {
-  const { bucket, key: k, size, etag, mtime, deleteMarker, checksumType, checksums, ...rest } = rec;
-  return encodeJson({ bucket, key: k, size, etag, mtime, deleteMarker, checksumType, checksums: checksums ?? {}, ...rest });
+  const { size, etag, mtime, deleteMarker, checksumType, checksums, ...rest } = rec;
+  return encodeJson({ size, etag, mtime, deleteMarker, checksumType, checksums: checksums ?? {}, ...rest });
 }
 
 // Every part's "dataDir" as JSON.stringify writes it; a user's tag may be named so too.
@@ -109,14 +109,14 @@ export function dataDirsOf(text: string): string[] {
 /** What a listing shows of an object. */
 export type ListedFields = Pick<ObjectRecord, 'size' | 'etag' | 'mtime' | 'checksums' | 'checksumType' | 'deleteMarker'>;
 
-// The head encodeRecord writes. Inside a JSON string every '"' is escaped, so the bucket and key
-// strings are consumed exactly and nothing in them can pass for a later field. An optional field
-// whose value does not fit is not skipped over: the checksums that must follow then fail to match.
-const LISTED_HEAD = /^\{"bucket":"(?:[^"\\]|\\.)*","key":"(?:[^"\\]|\\.)*","size":(\d+),"etag":"([^"\\]*)","mtime":(\d+)(?:,"deleteMarker":(true|false))?(?:,"checksumType":"(FULL_OBJECT|COMPOSITE)")?(?:,"checksums":(\{[^{}"\\]*(?:"[A-Z0-9]+":"[^"\\]*"[^{}"\\]*)*\}))[,}]/;
+// The head encodeRecord writes. An optional field whose value does not fit is not skipped over:
+// the checksums that must follow then fail to match, and the record is parsed whole.
+const LISTED_HEAD = /^\{"size":(\d+),"etag":"([^"\\]*)","mtime":(\d+)(?:,"deleteMarker":(true|false))?(?:,"checksumType":"(FULL_OBJECT|COMPOSITE)")?(?:,"checksums":(\{[^{}"\\]*(?:"[A-Z0-9]+":"[^"\\]*"[^{}"\\]*)*\}))[,}]/;
 
 /** A stored record's listing fields: from its head when encodeRecord wrote it, else (older records) parsed whole. */
 export function listedFields(text: string): ListedFields {
-  const m = LISTED_HEAD.exec(text);
+  // Older records begin '{"bucket"': no match attempt, straight to the parse.
+  const m = text.startsWith('{"size":') ? LISTED_HEAD.exec(text) : null;
   if (!m) {
     const r = JSON.parse(text) as ObjectRecord;
     return { size: r.size, etag: r.etag, mtime: r.mtime, checksums: r.checksums, checksumType: r.checksumType, deleteMarker: r.deleteMarker };

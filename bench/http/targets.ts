@@ -78,8 +78,11 @@ async function createBucket(port: number, creds: Credentials): Promise<void> {
   if (r.status !== 200) throw new Error(`create bucket: HTTP ${r.status}`);
 }
 
-/** `root`: another built Kiln checkout (A/B runs), `nodeFlags`: for its node process, `kilnArgs`: more `kiln server` flags. */
-export async function startKiln(dir: string, opts: { durability?: 'strict' | 'relaxed'; cpus?: string; workers?: string; root?: string; nodeFlags?: string[]; kilnArgs?: string[] } = {}): Promise<Target> {
+/**
+ * `root`: another built Kiln checkout (A/B runs), `nodeFlags`: for its node process, `kilnArgs`: more `kiln server` flags,
+ * `bucketExists`: the drives under `dir` already hold the bench bucket (list-ab.ts restarts servers on one populated set).
+ */
+export async function startKiln(dir: string, opts: { durability?: 'strict' | 'relaxed'; cpus?: string; workers?: string; root?: string; nodeFlags?: string[]; kilnArgs?: string[]; bucketExists?: boolean } = {}): Promise<Target> {
   const port = await freePort();
   const creds = { accessKeyId: 'benchadmin', secretAccessKey: 'bench-secret-key', region: 'us-east-1' };
   const drives = [1, 2, 3, 4].map((i) => path.join(dir, 'kiln', `d${i}`));
@@ -96,7 +99,7 @@ export async function startKiln(dir: string, opts: { durability?: 'strict' | 're
     child.kill('SIGKILL'); // never leave a server behind
     throw e;
   }
-  await createBucket(port, creds);
+  if (!opts.bucketExists) await createBucket(port, creds);
   return { name: 'kiln', port, pid: child.pid!, creds, canPut: true, canList: true, place: s3Place(port, creds), stop: stopper(child) };
 }
 
