@@ -50,3 +50,14 @@ t.test('the load from several client processes (--client-procs), node-mem refere
   }
   t.match(md, /\| GET 4 KiB \| kiln \/ node-mem ops\/s \| [0-9.]+ \|/, 'the ratio against Node\'s ceiling is printed');
 });
+
+t.test('listing A/B (list-ab.js), in miniature: keys PUT once, each server restarted on them, tokens followed', async (t) => {
+  const root = path.join(__dirname, '..', '..');
+  const before = new Set(readdirSync(tmpdir()).filter((f) => f.startsWith('kiln-list-ab-')));
+  const md = execFileSync(process.execPath, [path.join(__dirname, '..', 'bench', 'http', 'list-ab.js'),
+    '--servers', `${root},${root}/.`, '--keys', '1500', '--rounds', '1', '--seconds', '0.5', '--wait', '0'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
+  const rows = md.split('\n').filter((l) => l.startsWith(`| ${root}`));
+  t.equal(rows.length, 2, 'one row per server');
+  for (const r of rows) t.ok(Number(r.split('|')[2].trim()) > 0, 'pages were listed');
+  t.same(readdirSync(tmpdir()).filter((f) => f.startsWith('kiln-list-ab-') && !before.has(f)), [], 'the run removed its data');
+});
