@@ -47,6 +47,8 @@ async function status(ctx: Ctx): Promise<unknown> {
     durable: s.set.durable,
     drives,
     indexReplicas: s.index.online,
+    // Bytes each replica's log holds against those still referenced: compaction works on the gap.
+    indexLogs: await s.index.logUsage(),
     heal: await s.heal.status(),
     buckets: (await s.listBuckets()).length,
   };

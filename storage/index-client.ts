@@ -2,7 +2,7 @@
 // ObjectStore reads and commits through, the key locks, heal and free requests, and the
 // owner's pushes (bucket invalidations, replica count, "how old is your oldest read?").
 import * as net from 'node:net';
-import { entriesOf, Index, IndexIterator, IndexOp, IterateOptions } from './meta-index';
+import { entriesOf, Index, IndexIterator, IndexOp, IterateOptions, LogUsage } from './meta-index';
 import { HealRecord, NS_OBJECT, ObjectRecord } from './records';
 import type { HealQueue, HealStats } from './heal';
 import { Frame, FrameReader, FrameWriter, Op, json, parseJson, socketPath, u32 } from './index-wire';
@@ -264,6 +264,8 @@ export class IndexClient implements Index {
   async commit(rec: ObjectRecord, cond: { ifMatch?: string; ifNoneMatch?: string }, ops: IndexOp[], del: string[]): Promise<Partial<ObjectRecord>> {
     return parseJson<Partial<ObjectRecord>>((await this.request(Op.Commit, [json({ rec, cond, del }), ...encodeOps(ops)]))[0]);
   }
+
+  logUsage(): Promise<LogUsage[]> { return this.call<LogUsage[]>('logUsage'); }
 
   /** Resolves once every other worker has dropped its cached copy of the bucket record. */
   async bucketChanged(name: string): Promise<void> { await this.call('bucketChanged', name); }

@@ -333,6 +333,7 @@ export class IndexOwner {
       }
       case 'healStatus': return s.heal.status();
       case 'healSweep': return s.healer.sweep();
+      case 'logUsage': return s.index.logUsage();
       case 'metrics': {
         const mine = this.hooks.metrics ? [await this.hooks.metrics()] : [];
         const theirs = await this.askAll(Op.MetricsQuery);

@@ -74,8 +74,13 @@ export interface IndexIterator {
  * What the object store needs of an index: MetaIndex in the process that owns the LevelDB
  * replicas, IndexClient (index-client.ts) in an HTTP worker process that reaches it over a socket.
  */
+/** One index replica's log (value-log.ts): segments on disk, their bytes, the bytes still referenced. */
+export interface LogUsage { drive: string; segments: number; bytes: number; live: number }
+
 export interface Index {
   readonly online: number;
+  /** Each live replica's log (`kiln admin status`); in a worker process, asked of the owner. */
+  logUsage(): Promise<LogUsage[]>;
   get(key: Buffer): Promise<Buffer | undefined>;
   iterator(opts: IterateOptions): IndexIterator;
   entries(opts: IterateOptions): AsyncGenerator<[Buffer, Buffer]>;
@@ -175,9 +180,11 @@ export class MetaIndex implements Index {
   }
 
   /** Each online replica's value log: segments, bytes on disk, bytes still referenced. */
-  valueLogUsage(): { drive: string; segments: number; bytes: number; live: number }[] {
+  valueLogUsage(): LogUsage[] {
     return this.replicas.map((r) => ({ drive: r.drive.root, ...r.vlog.usage() }));
   }
+
+  async logUsage(): Promise<LogUsage[]> { return this.valueLogUsage(); }
 
   /** Whether a replica is writing or compacting its value log (tests wait for quiet). */
   get busy(): boolean { return this.replicas.some((r) => r.busy || r.planning || r.moves.length > 0); }

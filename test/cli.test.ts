@@ -50,9 +50,11 @@ t.test('kiln server from flags and env, admin keys, graceful stop', async (t) =>
   t.ok(key.accessKey && key.secretKey);
   const listed = JSON.parse(admin('key', 'list').stdout) as { accessKey: string; secretKey?: string }[];
   t.ok(listed.some((k) => k.accessKey === key.accessKey && k.secretKey === undefined), 'listed without secret');
-  const status = JSON.parse(admin('status').stdout) as { drives: { state: string }[]; layout: { data: number; parity: number } };
+  const status = JSON.parse(admin('status').stdout) as { drives: { state: string }[]; layout: { data: number; parity: number }; indexLogs: { segments: number; bytes: number; live: number }[] };
   t.equal(status.drives.length, 4);
   t.same(status.layout.data + status.layout.parity, 4);
+  t.equal(status.indexLogs.length, 4, 'one index log per drive');
+  t.ok(status.indexLogs.every((l) => l.segments >= 1 && l.live >= 8 && l.bytes >= l.live), 'its segments, bytes and live bytes (the 8-byte object at least)');
 
   const ro = new S3Client({ endpoint: url, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: key.accessKey, secretAccessKey: key.secretKey } });
   t.teardown(() => ro.destroy());

@@ -5,7 +5,7 @@
 // the other worker, a read during an overwrite returns the old object whole (frees wait for
 // every worker's reads), a killed worker is replaced, /metrics sums every process.
 import t, { Test } from 'tap';
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import * as http from 'node:http';
 import * as path from 'node:path';
 import { readdirSync, existsSync } from 'node:fs';
@@ -94,6 +94,16 @@ t.test('two HTTP workers and an index owner', async (t) => {
       prefixes.add(r.$metadata.requestId!.slice(0, 8));
     }
     t.equal(prefixes.size, 2, 'request ids from two processes');
+  });
+
+  await t.test('admin status from either worker shows the owner\'s index logs', async (t) => {
+    for (let i = 0; i < 4; i++) {
+      const out = spawnSync(process.execPath, [KILN, 'admin', 'status', '--endpoint', `http://127.0.0.1:${port}`], { env, encoding: 'utf8' });
+      t.equal(out.status, 0, out.stderr);
+      const st = JSON.parse(out.stdout) as { indexLogs: { drive: string; segments: number; bytes: number; live: number }[] };
+      t.equal(st.indexLogs.length, 4, 'one log per index replica');
+      t.ok(st.indexLogs.every((l) => l.segments >= 1 && l.live > 0 && l.bytes >= l.live), 'segments, bytes and live bytes (the 16 small objects)');
+    }
   });
 
   await t.test('objects written through one worker read whole through the other', async (t) => {
