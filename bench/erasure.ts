@@ -17,6 +17,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Erasure } from '../storage/erasure';
 import { crc } from '../storage/bitrot';
 import fastCrc32c = require('fast-crc32c');
+import { arg } from './args';
 
 const MiB = 1024 * 1024;
 const BLOCK = MiB;
@@ -27,10 +28,6 @@ const CONFIGS = [
   { pool: 2, inflight: 2, title: '2 threads, 2 in flight' },
 ];
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : dflt;
-}
 const SECONDS = Number(arg('--seconds', process.env.BENCH_SECONDS ?? '3'));
 /** Each cell is the best of this many equal slices of SECONDS (other jobs share this machine). */
 const REPEAT = 3;

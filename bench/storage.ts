@@ -25,6 +25,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ObjectStore } from '../storage';
 import { DEFAULT_INLINE_THRESHOLD } from '../storage/constants';
+import { arg } from './args';
 
 // The server (server/kiln.cjs) runs with 16 libuv threads; so do both sides here. Must be set
 // before the pool's first use, which happens after this line.
@@ -32,11 +33,6 @@ if (!process.env.UV_THREADPOOL_SIZE) process.env.UV_THREADPOOL_SIZE = '16';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
-
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : dflt;
-}
 
 interface Scenario { name: string; size: number; count: number; concurrency: number }
 const ALL: Scenario[] = [

@@ -15,14 +15,11 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ObjectStore, PutOptions } from '../storage';
+import { arg } from './args';
 
 if (!process.env.UV_THREADPOOL_SIZE) process.env.UV_THREADPOOL_SIZE = '16';
 
 const MiB = 1024 * 1024;
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : dflt;
-}
 const DIR = path.resolve(arg('--dir', tmpdir()));
 const ROUNDS = Number(arg('--rounds', '3'));
 const what = process.argv[2] ?? 'get';

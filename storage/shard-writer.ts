@@ -86,7 +86,8 @@ export async function writeShards(set: ErasureSet, ec: ErasureLayout, head: Buff
   };
 
   try {
-    if (drives.filter((d) => d.online).length < set.writeQuorum) throw quorumError(drives.filter((d) => d.online).length, set.writeQuorum);
+    const online = drives.filter((d) => d.online).length;
+    if (online < set.writeQuorum) throw quorumError(online, set.writeQuorum);
     const B = ec.blockSize;
     const er = set.erasure;
     const inflight: Promise<void>[] = [];
@@ -100,11 +101,7 @@ export async function writeShards(set: ErasureSet, ec: ErasureLayout, head: Buff
     // Blocks may be in flight together, so each writes at its own fixed offset. CRCs, parity and
     // the writes run on the thread pool (native.ts, erasure.ts); the event loop only schedules.
     const flushBlock = async (buf: Buffer, len: number, b: number) => {
-      const S = er.shardSize(len);
-      const dataBuf = S * ec.data === B && len === B ? buf : padTo(buf, len, S * ec.data);
-      const parityBuf = Buffer.allocUnsafe(S * ec.parity);
-      const shardOf = (i: number) => (i < ec.data ? dataBuf.subarray(i * S, (i + 1) * S) : parityBuf.subarray((i - ec.data) * S, (i - ec.data + 1) * S));
-      const encoded = er.encode(dataBuf, parityBuf, S);
+      const { S, shardOf, encoded } = encodeBlock(set, ec, buf, len);
       const write = async (o: ShardOut, i: number): Promise<number | undefined> => {
         if (i >= ec.data) await encoded;
         if (!o.handle) return undefined;
@@ -200,12 +197,7 @@ export async function writeShards(set: ErasureSet, ec: ErasureLayout, head: Buff
         if (h) await closeFile(h).catch(() => undefined);
       }
     }));
-    const committed = outs.filter((o) => o.ok);
-    if (committed.length < set.writeQuorum) {
-      await Promise.all(committed.map((o) => o.drive.remove(dataDir).catch(() => undefined)));
-      throw quorumError(committed.length, set.writeQuorum);
-    }
-    const failedSlots = outs.map((o, i) => (o.ok ? -1 : i)).filter((i) => i >= 0);
+    const failedSlots = await keepQuorum(set, drives, outs.map((o) => o.ok), dataDir);
     return { size, md5: await md5Digest, crc32c: wholeCrc, dataDir, failedSlots };
   } catch (e) {
     await cleanup();
@@ -219,13 +211,8 @@ export async function writeShards(set: ErasureSet, ec: ErasureLayout, head: Buff
  */
 async function writeOneBlock(set: ErasureSet, ec: ErasureLayout, drives: Drive[], dataDir: string, buf: Buffer, len: number,
   md5: ReturnType<typeof md5Pool.open> | null): Promise<Omit<WrittenData, 'size' | 'dataDir'>> {
-  const er = set.erasure;
-  const S = er.shardSize(len);
   const hashed = md5 ? md5.update(buf, len).then(() => md5.digest()) : Promise.resolve(Buffer.alloc(0));
-  const dataBuf = padTo(buf, len, S * ec.data);
-  const parityBuf = Buffer.allocUnsafe(S * ec.parity);
-  const shardOf = (i: number) => (i < ec.data ? dataBuf.subarray(i * S, (i + 1) * S) : parityBuf.subarray((i - ec.data) * S, (i - ec.data + 1) * S));
-  const encoded = er.encode(dataBuf, parityBuf, S);
+  const { S, shardOf, encoded } = encodeBlock(set, ec, buf, len);
   const crcs = await Promise.all(drives.map(async (d, i): Promise<number | undefined> => {
     if (i >= ec.data) await encoded;
     if (!d.online) return undefined;
@@ -238,15 +225,34 @@ async function writeOneBlock(set: ErasureSet, ec: ErasureLayout, drives: Drive[]
     }
   }));
   await encoded;
-  const committed = drives.filter((_, i) => crcs[i] !== undefined);
+  const failedSlots = await keepQuorum(set, drives, crcs.map((c) => c !== undefined), dataDir);
+  const crc32c = await blockCrc(crcs, ec.data, S, len, buf);
+  const md5Digest = await hashed;
+  giveBlock(buf);
+  return { md5: md5Digest, crc32c, failedSlots };
+}
+
+/** A block cut into D data shards (zero-padded to equal size) and P parity shards, encoded on the pool. */
+function encodeBlock(set: ErasureSet, ec: ErasureLayout, buf: Buffer, len: number): { S: number; shardOf: (i: number) => Buffer; encoded: Promise<void> } {
+  const S = set.erasure.shardSize(len);
+  const dataBuf = padTo(buf, len, S * ec.data);
+  const parityBuf = Buffer.allocUnsafe(S * ec.parity);
+  const shardOf = (i: number) => (i < ec.data ? dataBuf.subarray(i * S, (i + 1) * S) : parityBuf.subarray((i - ec.data) * S, (i - ec.data + 1) * S));
+  return { S, shardOf, encoded: set.erasure.encode(dataBuf, parityBuf, S) };
+}
+
+/**
+ * The write stands on the drives that committed (`ok[i]`, drive i) if they reach the write
+ * quorum: resolves to the slots that missed it (to heal). Below quorum, what was committed is
+ * removed and the write fails.
+ */
+async function keepQuorum(set: ErasureSet, drives: Drive[], ok: boolean[], dataDir: string): Promise<number[]> {
+  const committed = drives.filter((_, i) => ok[i]);
   if (committed.length < set.writeQuorum) {
     await Promise.all(committed.map((d) => d.remove(dataDir).catch(() => undefined)));
     throw quorumError(committed.length, set.writeQuorum);
   }
-  const crc32c = await blockCrc(crcs, ec.data, S, len, buf);
-  const md5Digest = await hashed;
-  giveBlock(buf);
-  return { md5: md5Digest, crc32c, failedSlots: drives.map((_, i) => (crcs[i] === undefined ? i : -1)).filter((i) => i >= 0) };
+  return ok.map((g, i) => (g ? -1 : i)).filter((i) => i >= 0);
 }
 
 /**

@@ -20,11 +20,8 @@ import * as path from 'node:path';
 import { LoadClient } from './client';
 import { measure, summarize, treeCpu, mainThreadCpu, diskWritten, Result } from './measure';
 import { startKiln, BUCKET, Target } from './targets';
+import { arg, median } from '../args';
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : dflt;
-}
 const SERVERS = arg('--servers', '.').split(',');
 const OP = arg('--op', 'get');
 const ROUNDS = Number(arg('--rounds', '8'));
@@ -62,8 +59,6 @@ async function round(s: Server, seq: { n: number }): Promise<Round> {
   const raw = await measure(CONC, Number.MAX_SAFE_INTEGER, SECONDS, op);
   return { ...summarize([raw], treeCpu(pid) - c0), mainCpu: mainThreadCpu(pid) - m0, written: diskWritten(pid) - w0 };
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), 'kiln-ab-'));

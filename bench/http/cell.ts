@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { LoadClient, Credentials } from './client';
 import { measure, warmUp, Raw } from './measure';
 import { BUCKET } from './targets';
+import { listPage } from './listing';
 
 export type Kind = 'put' | 'get' | 'range' | 'list' | 'mixed';
 
@@ -15,10 +16,6 @@ export interface Scenario { id: string; what: string; kind: Kind; size: number; 
 const MiB = 1024 * 1024;
 
 export const objectKey = (s: Scenario, i: number) => `${s.kind === 'range' ? 'get-64m' : s.id}/obj-${String(i).padStart(6, '0')}`;
-
-function rfc3986(s: string): string {
-  return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-}
 
 /** The operation of scenario `s`: op(i) returns the bytes moved, or -1 for a failure. */
 export function opFor(client: LoadClient, s: Scenario, body: Buffer, runId: string): { op: (i: number) => Promise<number>; reset?: () => void } {
@@ -58,11 +55,9 @@ export function opFor(client: LoadClient, s: Scenario, body: Buffer, runId: stri
       let token: string | undefined;
       return {
         op: async () => {
-          const q = [...(token ? [`continuation-token=${rfc3986(token)}`] : []), 'list-type=2', 'max-keys=1000', 'prefix=list%2F'].join('&');
-          const r = await client.request('GET', `/${BUCKET}`, { query: q, keepBody: true });
+          const r = await listPage(client, token);
           if (r.status !== 200) return -1;
-          const m = /<NextContinuationToken>([^<]+)<\/NextContinuationToken>/.exec(r.body ?? '');
-          token = m ? m[1].replace(/&amp;/g, '&').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&apos;/g, "'") : undefined;
+          token = r.next;
           return r.bytes;
         },
         reset: () => { token = undefined; },

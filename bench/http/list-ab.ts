@@ -13,12 +13,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { LoadClient } from './client';
-import { startKiln, BUCKET, Target } from './targets';
+import { startKiln, Target } from './targets';
+import { fillList, listPage } from './listing';
+import { arg, median } from '../args';
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : dflt;
-}
 const SERVERS = arg('--servers', '.').split(',');
 const KEYS = Number(arg('--keys', '1000000'));
 const ROUNDS = Number(arg('--rounds', '2'));
@@ -28,19 +26,6 @@ const MAX_PAGES = 100_000;
 
 interface Walk { pages: number; seconds: number; first: number; p50: number; p99: number }
 
-async function populate(t: Target): Promise<void> {
-  const client = new LoadClient(t.port, 64, t.creds);
-  const empty = Buffer.alloc(0);
-  let next = 0;
-  await Promise.all(Array.from({ length: 64 }, async () => {
-    while (next < KEYS) {
-      const r = await client.request('PUT', `/${BUCKET}/list/key-${String(next++).padStart(8, '0')}`, { body: empty });
-      if (r.status !== 200) throw new Error(`populate: HTTP ${r.status}`);
-    }
-  }));
-  client.close();
-}
-
 async function walk(t: Target): Promise<Walk> {
   const client = new LoadClient(t.port, 1, t.creds);
   const lat: number[] = [];
@@ -49,13 +34,11 @@ async function walk(t: Target): Promise<Walk> {
   const elapsed = () => Number(process.hrtime.bigint() - t0) / 1e9;
   try {
     while (elapsed() < SECONDS && lat.length < MAX_PAGES) {
-      const q = [...(token ? [`continuation-token=${encodeURIComponent(token)}`] : []), 'list-type=2', 'max-keys=1000', 'prefix=list%2F'].join('&');
       const s = process.hrtime.bigint();
-      const r = await client.request('GET', `/${BUCKET}`, { query: q, keepBody: true });
+      const r = await listPage(client, token);
       if (r.status !== 200) throw new Error(`list: HTTP ${r.status}`);
       lat.push(Number(process.hrtime.bigint() - s) / 1e6);
-      const m = /<NextContinuationToken>([^<]+)<\/NextContinuationToken>/.exec(r.body ?? '');
-      token = m ? m[1].replace(/&amp;/g, '&') : undefined;
+      token = r.next;
     }
   } finally {
     client.close();
@@ -64,8 +47,6 @@ async function walk(t: Target): Promise<Walk> {
   return { pages: lat.length, seconds: elapsed(), first: lat[0], p50: sorted[sorted.length >> 1], p99: sorted[Math.floor(sorted.length * 0.99)] };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
-
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), 'kiln-list-ab-'));
   const kiln = (spec: string, bucketExists: boolean) => startKiln(dir, { root: path.resolve(spec), durability: 'relaxed', bucketExists });
@@ -73,7 +54,7 @@ async function main(): Promise<void> {
   try {
     const first = await kiln(SERVERS[0], false);
     const t0 = Date.now();
-    try { await populate(first); } finally { await first.stop(); }
+    try { await fillList(first, KEYS, 64); } finally { await first.stop(); }
     process.stderr.write(`${KEYS} keys PUT in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
     for (let r = 0; r < ROUNDS; r++) {
       for (const spec of r % 2 ? [...SERVERS].reverse() : SERVERS) {

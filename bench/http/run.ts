@@ -17,15 +17,13 @@ import { LoadClient } from './client';
 import { spawn, ChildProcess } from 'node:child_process';
 import { load, rawDrive, summarize, treeCpu, Raw, Result } from './measure';
 import { opFor, objectKey, CellSpec, Scenario } from './cell';
+import { fillList } from './listing';
 import { BUCKET, Target, TargetName, startKiln, startNginx, startNodeFile, startS3rver, startMoto, nginxAvailable, motoAvailable } from './targets';
+import { arg } from '../args';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : dflt;
-}
 const QUICK = process.argv.includes('--quick');
 const SECONDS = Number(arg('--seconds', QUICK ? '3' : '10'));
 const LIST_KEYS = Number(arg('--list-keys', QUICK ? '5000' : '100000'));
@@ -80,19 +78,6 @@ async function prepare(t: Target, s: Scenario, body: Buffer, done: Set<string>):
   const keys = Array.from({ length: n }, (_, i) => objectKey(s, i));
   let next = 0;
   await Promise.all(Array.from({ length: 4 }, async () => { while (next < keys.length) await t.place(keys[next++], body.subarray(0, s.size)); }));
-}
-
-async function prepareList(t: Target, keys: number): Promise<void> {
-  const client = new LoadClient(t.port, 32, t.creds);
-  let next = 0;
-  const empty = Buffer.alloc(0);
-  await Promise.all(Array.from({ length: 32 }, async () => {
-    while (next < keys) {
-      const r = await client.request('PUT', `/${BUCKET}/list/key-${String(next++).padStart(8, '0')}`, { body: empty });
-      if (r.status !== 200) throw new Error(`${t.name}: populate list: HTTP ${r.status}`);
-    }
-  }));
-  client.close();
 }
 
 async function run(t: Target, s: Scenario, body: Buffer, runId: string): Promise<Result> {
@@ -217,7 +202,7 @@ async function main(): Promise<void> {
     for (const s of scenarios) {
       const targets = running.filter((t) => serves(t, s));
       for (const t of targets) {
-        if (s.kind === 'list') await prepareList(t, t.name === 'kiln' ? LIST_KEYS : PEER_LIST_KEYS);
+        if (s.kind === 'list') await fillList(t, t.name === 'kiln' ? LIST_KEYS : PEER_LIST_KEYS, 32);
         else await prepare(t, s, body, placed.get(t)!);
       }
       for (let round = 0; round < ROUNDS; round++) {
