@@ -6,10 +6,11 @@ import multipartPlugin from '@fastify/multipart';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, IncomingMessage, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { pipeline } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { ObjectStore, Multipart } from '../storage';
 import type { IndexClient } from '../storage/index-client';
+import type { BlockBody } from '../storage/object-store';
 import type { ServerConfig } from './config';
 import type { Ctx, Reply } from './context';
 import { S3Error, S3_ERRORS, toS3Error } from './errors';
@@ -102,8 +103,45 @@ function send(res: ServerResponse, id: string, method: string, reply: Reply, onD
     return;
   }
   res.writeHead(reply.status ?? 200, headers);
+  if (!(body instanceof Readable)) {
+    if (method === 'HEAD') { void body.close(); res.end(() => onDone()); return; }
+    void writeBlocks(res, body, onDone);
+    return;
+  }
   if (method === 'HEAD') { body.destroy(); res.end(() => onDone()); return; }
   pipeline(body, res, (err) => onDone(err ?? undefined));
+}
+
+/**
+ * What `pipeline` does for a stream, for a body whose chunks go back to a pool: each chunk is
+ * recycled from its write callback, called once libuv is done with the bytes (written, or the
+ * write cancelled by a closed connection); a chunk whose callback never comes is simply never
+ * reused. One chunk in flight past the socket's high-water mark, as with `pipeline`.
+ */
+async function writeBlocks(res: ServerResponse, body: BlockBody, onDone: (err?: Error) => void): Promise<void> {
+  let err: Error | undefined;
+  try {
+    for (let chunk = await body.next(); chunk; chunk = await body.next()) {
+      const c = chunk;
+      if (res.destroyed) { body.recycle(c); break; }
+      if (!res.write(c, () => body.recycle(c))) await drainedOrClosed(res);
+    }
+  } catch (e) {
+    err = e as Error;
+  }
+  // Shard files closed and the data unpinned before the reply counts as done.
+  await body.close().catch(() => undefined);
+  if (err) { res.destroy(err); onDone(err); return; }
+  if (res.destroyed) { onDone(new Error('the client closed the connection before the end of the body')); return; }
+  res.end(() => onDone());
+}
+
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => { res.off('drain', done); res.off('close', done); resolve(); };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }
 
 /**

@@ -2,6 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { ObjectStore, Multipart } from '../storage';
+import type { BlockBody } from '../storage/object-store';
 import type { AuthContext } from './auth/sigv4';
 import type { ServerConfig } from './config';
 import type { Identity } from './auth/identity';
@@ -32,7 +33,8 @@ export interface Ctx {
 export interface Reply {
   status?: number;
   headers?: Record<string, string | number | undefined>;
-  body?: string | Buffer | Readable;
+  /** A BlockBody (large GETs) is written chunk by chunk, each recycled once the OS has it. */
+  body?: string | Buffer | Readable | BlockBody;
   /** Bytes the body will carry (for metrics) when it is a stream. */
   bytesOut?: number;
   /** Called once a Buffer body has been handed to the OS in full (not on errors): its memory may be reused. */

@@ -16,6 +16,7 @@ import { listObjects, ListOptions, ListResult } from './list';
 import { VersionClock, findVersion, versionKey, versionsOf, vseqOf, listVersions, VersionListOptions, VersionListResult } from './versioning';
 import { BodyDigest, Digests, writeShards } from './shard-writer';
 import { readOneBlock, readShards } from './shard-reader';
+import { giveBlock } from './block-pool';
 import { StorageError, isStorageError } from './errors';
 import { crcCombine, CRC32C_POLY } from './crc-combine';
 import { crcBase64, crcOnce, knownCrc } from './bitrot';
@@ -65,7 +66,13 @@ export interface PutOptions {
 
 export interface GetResult {
   record: ObjectRecord;
+  /** The bytes as a stream (built when first asked for). */
   stream: Readable;
+  /**
+   * Set for streamed answers: the same bytes for a caller that writes each chunk out and can say
+   * when it is done with it (the server). Use this or `stream`, not both.
+   */
+  blocks?: BlockBody;
   /** Set for inline objects and one-block parts: the requested bytes, already verified (then `stream` just wraps them). */
   bytes?: Buffer;
   /**
@@ -78,6 +85,16 @@ export interface GetResult {
 }
 
 export type Body = AsyncIterable<Buffer> | Readable;
+
+/** A streamed answer read chunk by chunk; chunks may sit in recycled blocks (block-pool.ts). */
+export interface BlockBody {
+  /** The next chunk, undefined at the end; throws when the data cannot be read (read quorum). */
+  next(): Promise<Buffer | undefined>;
+  /** `chunk` is written out and nothing reads it any more: its block may be reused. Never calling it is safe. */
+  recycle(chunk: Buffer): void;
+  /** Done, read to the end or abandoned: stops reading (after reads in flight settle), closes the shard files, unpins. */
+  close(): Promise<void>;
+}
 
 /** Key locks: in-process (KeyLock), or granted by the index owner to a worker process. */
 export interface Locks { run<T>(key: string, fn: () => Promise<T>): Promise<T> }
@@ -487,9 +504,7 @@ export class ObjectStore {
       release();
       throw e;
     }
-    const stream = Readable.from(this.readRecord(record, start, end, release), { objectMode: false, highWaterMark: 1 });
-    stream.once('close', release);
-    return { record, stream, start, end };
+    return new StreamResult(record, start, end, this.readRecord(record, start, end, release), release);
   }
 
   private async *readRecord(rec: ObjectRecord, start: number, end: number, release: () => void): AsyncGenerator<Buffer> {
@@ -726,11 +741,42 @@ function sameVersion(a: ObjectRecord, b: ObjectRecord): boolean {
   return a.versionId === b.versionId && a.mtime === b.mtime && a.parts.length === b.parts.length && a.parts.every((p, i) => p.dataDir === b.parts[i].dataDir);
 }
 
-/** A small object's whole answer; the stream is built only for callers that want one. */
-/** The requested bytes in hand (inline objects, one-block parts). */
+/** The requested bytes in hand (inline objects, one-block parts); the stream is built only for callers that want one. */
 class BytesResult implements GetResult {
   constructor(readonly record: ObjectRecord, readonly start: number, readonly end: number, readonly bytes: Buffer, readonly release?: () => void) {}
   get stream(): Readable { return Readable.from([this.bytes]); }
+}
+
+/**
+ * Bytes read as they are sent. `unpin` (idempotent) runs when the generator ends, or is stopped,
+ * and again from close() or the stream's 'close', since a generator stopped before its first
+ * step never runs its finally.
+ */
+class StreamResult implements GetResult, BlockBody {
+  private built?: Readable;
+  constructor(readonly record: ObjectRecord, readonly start: number, readonly end: number,
+    private readonly gen: AsyncGenerator<Buffer>, private readonly unpin: () => void) {}
+
+  get stream(): Readable {
+    if (!this.built) {
+      this.built = Readable.from(this.gen, { objectMode: false, highWaterMark: 1 });
+      this.built.once('close', this.unpin);
+    }
+    return this.built;
+  }
+
+  get blocks(): BlockBody { return this; }
+
+  async next(): Promise<Buffer | undefined> {
+    const r = await this.gen.next();
+    return r.done ? undefined : r.value;
+  }
+
+  recycle(chunk: Buffer): void { giveBlock(chunk); }
+
+  async close(): Promise<void> {
+    try { await this.gen.return(undefined); } finally { this.unpin(); }
+  }
 }
 
 /** The data a record named is gone or may be: the record was replaced meanwhile (read it again). */

@@ -90,21 +90,34 @@ export async function* readShards(set: ErasureSet, part: PartSource, start: numb
   const firstBlock = Math.floor(start / B);
   const lastBlock = Math.floor((end - 1) / B);
 
+  // Each block read goes into a pooled block (block-pool.ts) and is yielded as a slice of it: a
+  // consumer that knows when the bytes are written out gives it back (giveBlock), others let go.
   const readBlock = async (b: number): Promise<Buffer> => {
     const len = Math.min(B, part.size - b * B);
     const S = er.shardSize(len);
-    const dataBuf = Buffer.allocUnsafe(S * ec.data);
-    const ok = await files.readData(ec.data, b, dataBuf, fullShard);
-    const missing = ok.map((g, i) => (g ? -1 : i)).filter((i) => i >= 0);
-    if (missing.length === 0) return dataBuf.subarray(0, len);
-    if (missing.length > ec.parity) throw readQuorumError(part);
-    // Degraded: fetch parity shards until D verified shards are in hand, then rebuild.
-    const parityBuf = Buffer.allocUnsafe(S * ec.parity);
-    const pOk = await Promise.all(Array.from({ length: ec.parity }, (_, j) => files.read(ec.data + j, b, parityBuf.subarray(j * S, (j + 1) * S), fullShard)));
-    const pMissing = pOk.map((g, j) => (g ? -1 : ec.data + j)).filter((i) => i >= 0);
-    if (missing.length + pMissing.length > ec.parity) throw readQuorumError(part);
-    await er.reconstruct(dataBuf, parityBuf, S, [...missing, ...pMissing]);
-    return dataBuf.subarray(0, len);
+    const block = takeBlock(fullShard * ec.data);
+    try {
+      const dataBuf = block.subarray(0, S * ec.data);
+      const ok = await files.readData(ec.data, b, dataBuf, fullShard);
+      const missing = ok.map((g, i) => (g ? -1 : i)).filter((i) => i >= 0);
+      if (missing.length === 0) return dataBuf.subarray(0, len);
+      if (missing.length > ec.parity) throw readQuorumError(part);
+      // Degraded: fetch parity shards until D verified shards are in hand, then rebuild.
+      const parity = takeBlock(fullShard * ec.parity);
+      try {
+        const parityBuf = parity.subarray(0, S * ec.parity);
+        const pOk = await Promise.all(Array.from({ length: ec.parity }, (_, j) => files.read(ec.data + j, b, parityBuf.subarray(j * S, (j + 1) * S), fullShard)));
+        const pMissing = pOk.map((g, j) => (g ? -1 : ec.data + j)).filter((i) => i >= 0);
+        if (missing.length + pMissing.length > ec.parity) throw readQuorumError(part);
+        await er.reconstruct(dataBuf, parityBuf, S, [...missing, ...pMissing]);
+      } finally {
+        giveBlock(parity);
+      }
+      return dataBuf.subarray(0, len);
+    } catch (e) {
+      giveBlock(block);
+      throw e;
+    }
   };
 
   const queue: Promise<Buffer>[] = [];
@@ -127,7 +140,7 @@ export async function* readShards(set: ErasureSet, part: PartSource, start: numb
   } finally {
     // A client that goes away mid-read stops the generator: let queued reads settle before
     // closing their files, or they would fail and wrongly mark drives faulty.
-    await Promise.allSettled(queue);
+    for (const r of await Promise.allSettled(queue)) if (r.status === 'fulfilled') giveBlock(r.value);
     // Parity shards are never opened on a healthy read; a damaged data shard makes every
     // other shard worth checking by the healer, which reads the whole part anyway.
     await files.close();
@@ -149,14 +162,13 @@ export async function readOneBlock(set: ErasureSet, part: PartSource): Promise<{
   const drives = Array.from({ length: D }, (_, i) => set.driveFor(ec, i));
   if (part.size === 0 || part.size > ec.blockSize || drives.some((d) => !d.online)) return undefined;
   const S = set.erasure.shardSize(part.size);
-  const block = takeBlock(Math.max(ec.blockSize, S * D));
+  const block = takeBlock(set.erasure.shardSize(ec.blockSize) * D); // the size readShards takes: one pool
   const ok = await readFiles(drives.map((d) => d.shardFile(part.dataDir)), frameOffset(0, S), block.subarray(0, S * D));
   if (!ok.every((r) => r === true)) {
     giveBlock(block);
     return undefined;
   }
-  let given = false;
-  return { bytes: block.subarray(0, part.size), release: () => { if (!given) { given = true; giveBlock(block); } } };
+  return { bytes: block.subarray(0, part.size), release: () => giveBlock(block) };
 }
 
 function readQuorumError(part: PartSource): StorageError {

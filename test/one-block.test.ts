@@ -171,21 +171,12 @@ t.test('one-block GETs over HTTP: recycled buffers never change bytes a slow rea
   await s3.send(new CreateBucketCommand({ Bucket: 'oneblock' }));
   const bodies = Array.from({ length: 12 }, (_, i) => bytes(200 * 1024 + i * 70 * 1024, 100 + i));
   for (const [i, b] of bodies.entries()) await s3.send(new PutObjectCommand({ Bucket: 'oneblock', Key: `k${i}`, Body: b }));
-  // A reader that sends several GETs on one connection and reads nothing: the kernel takes the
-  // first replies, the rest wait in the server's queues, in the very buffers that are recycled.
+  // A reader that sends several GETs on one connection and reads nothing: the first replies sit
+  // in the kernel, the rest in the server's queues, in the very buffers that are recycled.
   // The GETs running meanwhile take and give back blocks. Every stalled reply must arrive intact.
-  const { signed } = await import('./helpers/s3');
-  const net = await import('node:net');
+  const { stalledGets } = await import('./helpers/s3');
   const order = [0, 11, 5, 10, 11, 3, 9, 11, 7, 10];
-  const sock = net.connect(srv.port, '127.0.0.1');
-  await new Promise((r) => sock.once('connect', r));
-  sock.pause();
-  const received: Buffer[] = [];
-  sock.on('data', (c: Buffer) => received.push(c));
-  for (const i of order) {
-    const r = signed(srv, { path: `/oneblock/k${i}` });
-    sock.write(`GET ${r.path} HTTP/1.1\r\n${Object.entries(r.headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
-  }
+  const stalled = await stalledGets(srv, order.map((i) => ({ path: `/oneblock/k${i}` })));
   let good = 0;
   for (let round = 0; round < 6; round++) {
     await Promise.all(bodies.map(async (b, i) => {
@@ -194,24 +185,7 @@ t.test('one-block GETs over HTTP: recycled buffers never change bytes a slow rea
     }));
   }
   t.equal(good, 6 * bodies.length, 'every concurrent GET byte-exact');
-  sock.resume();
-  // Replies in order: head, then Content-Length bytes of body.
-  const replies: Buffer[] = [];
-  for (let checks = 0; replies.length < order.length && checks < 4000; checks++) {
-    const all = Buffer.concat(received);
-    let at = 0;
-    replies.length = 0;
-    for (;;) {
-      const headEnd = all.indexOf('\r\n\r\n', at);
-      if (headEnd < 0) break;
-      const len = Number(/content-length: (\d+)/i.exec(all.toString('latin1', at, headEnd))?.[1] ?? -1);
-      if (len < 0 || headEnd + 4 + len > all.length) break;
-      replies.push(all.subarray(headEnd + 4, headEnd + 4 + len));
-      at = headEnd + 4 + len;
-    }
-    if (replies.length < order.length) await new Promise((r) => setTimeout(r, 5));
-  }
-  sock.destroy();
+  const replies = await stalled.resume();
   t.equal(replies.length, order.length, 'every queued reply arrived');
   t.same(replies.map((b, n) => b.equals(bodies[order[n]])), order.map(() => true), 'queued replies byte-exact after the others ran');
 });

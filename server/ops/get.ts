@@ -103,7 +103,7 @@ export async function getObject(ctx: Ctx): Promise<Reply> {
     applyOverrides(ctx, p.headers);
     return { start: p.start, end: p.end };
   }, versionOf(ctx));
-  return { status: p.status, headers: p.headers, body: got.bytes ?? got.stream, bytesOut: p.end - p.start, sent: got.bytes ? got.release : undefined };
+  return { status: p.status, headers: p.headers, body: got.bytes ?? got.blocks ?? got.stream, bytesOut: p.end - p.start, sent: got.bytes ? got.release : undefined };
 }
 
 export async function headObject(ctx: Ctx): Promise<Reply> {

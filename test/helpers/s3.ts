@@ -1,6 +1,7 @@
 // Shared bits of the SDK-level integration tests: S3 error assertions, raw signed HTTP
 // requests (aws4) for the cases where a test must control every byte, deterministic bodies.
 import * as http from 'node:http';
+import * as net from 'node:net';
 import { createHash } from 'node:crypto';
 import aws4 from 'aws4';
 import { ROOT_PASSWORD, ROOT_USER, TestServer } from './server';
@@ -111,4 +112,43 @@ export function assertErrorXml(t: Tap, r: RawResponse, code: string, status: num
   t.ok(xmlText(r.text, 'RequestId'), `${what}: has RequestId`);
   t.ok(r.headers['x-amz-request-id'], `${what}: x-amz-request-id header`);
   t.equal(xmlText(r.text, 'RequestId'), r.headers['x-amz-request-id'], `${what}: RequestId matches the header`);
+}
+
+/**
+ * Several signed GETs sent on one connection that reads nothing: the kernel takes the first
+ * replies, the rest wait in the server (in the very buffers it recycles). `resume` then reads
+ * and returns each reply's body in order (head, then Content-Length bytes), bounded in checks.
+ */
+export async function stalledGets(srv: TestServer, gets: RawOptions[]): Promise<{ resume(): Promise<Buffer[]> }> {
+  const sock = net.connect(srv.port, '127.0.0.1');
+  await new Promise((r) => sock.once('connect', r));
+  sock.pause();
+  const received: Buffer[] = [];
+  sock.on('data', (c: Buffer) => received.push(c));
+  for (const g of gets) {
+    const r = signed(srv, g);
+    sock.write(`GET ${r.path} HTTP/1.1\r\n${Object.entries(r.headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
+  }
+  return {
+    async resume() {
+      sock.resume();
+      const replies: Buffer[] = [];
+      for (let checks = 0; replies.length < gets.length && checks < 4000; checks++) {
+        const all = Buffer.concat(received);
+        let at = 0;
+        replies.length = 0;
+        for (;;) {
+          const headEnd = all.indexOf('\r\n\r\n', at);
+          if (headEnd < 0) break;
+          const len = Number(/content-length: (\d+)/i.exec(all.toString('latin1', at, headEnd))?.[1] ?? -1);
+          if (len < 0 || headEnd + 4 + len > all.length) break;
+          replies.push(all.subarray(headEnd + 4, headEnd + 4 + len));
+          at = headEnd + 4 + len;
+        }
+        if (replies.length < gets.length) await new Promise((r) => setTimeout(r, 5));
+      }
+      sock.destroy();
+      return replies;
+    },
+  };
 }
