@@ -5,7 +5,7 @@
 // thread: the rest is LevelDB's compaction, the thread pool, GC), the bytes it had written to
 // disk per operation, p50 and p99.
 //
-//   node dist/bench/http/ab.js --servers /tmp/base,. [--op get|put] [--rounds 8] [--seconds 2] [--size 4096] [--conc 16] [--workers N]
+//   node dist/bench/http/ab.js --servers /tmp/base,. [--op get|put] [--rounds 8] [--seconds 2] [--size 4096] [--conc 16] [--workers N] [--objects 1000] [--range BYTES]
 //
 // With --workers N (> 1) the event-loop column is the primary's: the index owner's share.
 //
@@ -29,7 +29,9 @@ const SECONDS = Number(arg('--seconds', '2'));
 const SIZE = Number(arg('--size', '4096'));
 const CONC = Number(arg('--conc', '16'));
 const WORKERS = arg('--workers', '1');
-const OBJECTS = 1000;
+const OBJECTS = Number(arg('--objects', '1000'));
+// --range N: each GET asks for N bytes at a random multiple of N (8 MiB ranges of 64 MiB shards, as loaders do).
+const RANGE = Number(arg('--range', '0'));
 // Random bytes, as in run.js: constant bytes would flatter LevelDB's block compression of inline bodies.
 const BODY = randomBytes(SIZE);
 
@@ -50,9 +52,10 @@ async function start(spec: string, dir: string): Promise<Server> {
 async function round(s: Server, seq: { n: number }): Promise<Round> {
   const body = BODY;
   const op = async (): Promise<number> => {
-    const r = OP === 'get' ? await s.client.request('GET', `/${BUCKET}/o${(Math.random() * OBJECTS) | 0}`)
+    const at = RANGE ? RANGE * Math.floor(Math.random() * Math.floor(SIZE / RANGE)) : 0;
+    const r = OP === 'get' ? await s.client.request('GET', `/${BUCKET}/o${(Math.random() * OBJECTS) | 0}`, RANGE ? { headers: { range: `bytes=${at}-${at + RANGE - 1}` } } : {})
       : await s.client.request('PUT', `/${BUCKET}/p${seq.n++}`, { body });
-    return r.status === 200 ? SIZE : -1;
+    return r.status === (RANGE ? 206 : 200) ? RANGE || SIZE : -1;
   };
   const pid = s.target.pid;
   const [c0, m0, w0] = [treeCpu(pid), mainThreadCpu(pid), diskWritten(pid)];
