@@ -55,27 +55,29 @@ export class Multipart {
   async uploadPart(bucket: string, objectKey: string, uploadId: string, number: number, body: Body, opts: PutOptions = {}): Promise<StoredPart> {
     if (!Number.isInteger(number) || number < 1 || number > MAX_PARTS) throw new StorageError('InvalidArgument', `part number must be 1..${MAX_PARTS}`);
     const up = await this.get(bucket, objectKey, uploadId);
-    const written = await this.store.writeBody(up.ec, body, opts, number);
-    const { inlineBytes, ...part } = written;
-    const stored: StoredPart = { ...part, ec: up.ec };
-    const pk = partKey(uploadId, number);
-    const old = await this.store.locks.run(`upload\0${uploadId}`, async () => {
-      // The upload may have been aborted or completed while the body streamed in.
-      const still = await this.index.get(key(NS_UPLOAD, bucket, objectKey, uploadId));
-      if (!still) {
-        if (!part.inline) await this.store.removeData(part.dataDir);
-        throw new StorageError('NoSuchUpload');
-      }
-      const prev = await this.index.get(pk);
-      const ops: IndexOp[] = [{ type: 'put', key: pk, value: encodeJson(stored) }];
-      if (inlineBytes) ops.push({ type: 'put', key: key(NS_INLINE, part.dataDir), value: inlineBytes });
-      const was = prev ? decodeJson<StoredPart>(prev) : undefined;
-      if (was?.inline) ops.push({ type: 'del', key: key(NS_INLINE, was.dataDir) });
-      await this.index.batch(ops);
-      return was;
+    return this.store.writing(async () => {
+      const written = await this.store.writeBody(up.ec, body, opts, number);
+      const { inlineBytes, ...part } = written;
+      const stored: StoredPart = { ...part, ec: up.ec };
+      const pk = partKey(uploadId, number);
+      const old = await this.store.locks.run(`upload\0${uploadId}`, async () => {
+        // The upload may have been aborted or completed while the body streamed in.
+        const still = await this.index.get(key(NS_UPLOAD, bucket, objectKey, uploadId));
+        if (!still) {
+          if (!part.inline) await this.store.removeData(part.dataDir);
+          throw new StorageError('NoSuchUpload');
+        }
+        const prev = await this.index.get(pk);
+        const ops: IndexOp[] = [{ type: 'put', key: pk, value: encodeJson(stored) }];
+        if (inlineBytes) ops.push({ type: 'put', key: key(NS_INLINE, part.dataDir), value: inlineBytes });
+        const was = prev ? decodeJson<StoredPart>(prev) : undefined;
+        if (was?.inline) ops.push({ type: 'del', key: key(NS_INLINE, was.dataDir) });
+        await this.index.batch(ops);
+        return was;
+      });
+      if (old && !old.inline) await this.store.removeData(old.dataDir);
+      return stored;
     });
-    if (old && !old.inline) await this.store.removeData(old.dataDir);
-    return stored;
   }
 
   async listParts(uploadId: string, after = 0, max = 1000): Promise<{ parts: StoredPart[]; truncated: boolean }> {
@@ -140,7 +142,7 @@ export class Multipart {
   }
 
   async abort(bucket: string, objectKey: string, uploadId: string): Promise<void> {
-    return this.store.locks.run(`upload\0${uploadId}`, () => this.abortLocked(bucket, objectKey, uploadId));
+    return this.store.writing(() => this.store.locks.run(`upload\0${uploadId}`, () => this.abortLocked(bucket, objectKey, uploadId)));
   }
 
   private async abortLocked(bucket: string, objectKey: string, uploadId: string): Promise<void> {

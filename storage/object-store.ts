@@ -17,6 +17,7 @@ import { VersionClock, findVersion, versionKey, versionsOf, vseqOf, listVersions
 import { BodyDigest, Digests, writeShards } from './shard-writer';
 import { readOneBlock, readShards } from './shard-reader';
 import { giveBlock } from './block-pool';
+import { takeCleanMarks, writeCleanMarks } from './clean-mark';
 import { StorageError, isStorageError } from './errors';
 import { crcCombine, CRC32C_POLY } from './crc-combine';
 import { crcBase64, crcOnce, knownCrc } from './bitrot';
@@ -117,6 +118,12 @@ export class ObjectStore {
   private closed = false;
   private removing = 0;
   private startupSweep: Promise<void> = Promise.resolve();
+  /** Writes between their first shard file and their commit or clean-up (see clean-mark.ts). */
+  private writes = 0;
+  /** Something this run did may have left a data dir no record names: the next start sweeps. */
+  private orphansPossible = false;
+  /** Whether close() may mark the drives clean (not in a cluster: workers write too; see cluster.ts). */
+  cleanMarks = true;
 
   private constructor(readonly set: ErasureSet, readonly index: Index, readonly heal: HealQueue,
     readonly deploymentId: string, readonly inlineThreshold: number, private readonly log: (m: string, e?: object) => void,
@@ -162,13 +169,19 @@ export class ObjectStore {
     const durable = opts.durable ?? true;
     const log = opts.log ?? (() => undefined);
     const fmt = await ObjectStore.format(opts, durable, false);
+    const set = new ErasureSet(fmt.drives, fmt.layout.data, fmt.layout.parity, fmt.layout.blockSize, durable);
+    if (set.onlineCount < set.readQuorum) throw new StorageError('InsufficientReadQuorum', `${set.onlineCount} drives online, ${set.readQuorum} needed`);
+    // The index first: its LevelDB locks refuse a second process on these drives before
+    // anything below empties the tmp/ and trash/ dirs a running server is writing in.
+    const index = await MetaIndex.open(fmt.drives, set.writeQuorum, durable, opts.valueLogSegmentBytes);
     for (const d of fmt.drives) {
       if (!d.online) continue;
       await d.prepare().catch((e) => d.fail(e));
     }
-    const set = new ErasureSet(fmt.drives, fmt.layout.data, fmt.layout.parity, fmt.layout.blockSize, durable);
-    if (set.onlineCount < set.readQuorum) throw new StorageError('InsufficientReadQuorum', `${set.onlineCount} drives online, ${set.readQuorum} needed`);
-    const index = await MetaIndex.open(fmt.drives, set.writeQuorum, durable, opts.valueLogSegmentBytes);
+    if (set.onlineCount < set.readQuorum) {
+      await index.close();
+      throw new StorageError('InsufficientReadQuorum', `${set.onlineCount} drives online, ${set.readQuorum} needed`);
+    }
     const healer = new Healer(set, index, log);
     const store = new ObjectStore(set, index, healer, fmt.deploymentId, opts.inlineThreshold ?? DEFAULT_INLINE_THRESHOLD, log);
     await healer.load();
@@ -177,7 +190,14 @@ export class ObjectStore {
       const n = await healer.sweep();
       log('drives need heal: sweep queued', { drives: replaced.map((d) => d.root), parts: n });
     }
-    store.startupSweep = store.collectOrphans(Date.now() - ORPHAN_GRACE_MS).then(() => undefined, (e) => log('orphan sweep failed', { error: (e as Error).message }));
+    if (await takeCleanMarks(fmt.drives, fmt.deploymentId, index.batches)) {
+      log('orphan sweep skipped: the last run shut down clean');
+    } else {
+      store.startupSweep = store.collectOrphans(Date.now() - ORPHAN_GRACE_MS).then(() => undefined, (e) => {
+        store.orphansPossible = true;
+        log('orphan sweep failed', { error: (e as Error).message });
+      });
+    }
     return store;
   }
 
@@ -189,7 +209,25 @@ export class ObjectStore {
     await this.heal.stop();
     await this.startupSweep;
     while (this.removing > 0) await new Promise((r) => setTimeout(r, 5));
+    const clean = this.cleanMarks && this.cleanRun();
     await this.index.close();
+    if (clean && this.index instanceof MetaIndex) {
+      await writeCleanMarks(this.set.drives, this.deploymentId, this.index.batches)
+        .catch((e) => this.log('could not mark the drives clean: the next start sweeps for orphans', { error: (e as Error).message }));
+    }
+  }
+
+  /** Resolves when the start-up orphan sweep has finished (or was skipped). */
+  sweepFinished(): Promise<void> { return this.startupSweep; }
+
+  /**
+   * Nothing this run did can have left a data dir no record names: no write or removal still
+   * in flight, none failed on a drive, no heal ran (a heal racing a delete can recreate a dir),
+   * the start-up sweep (if any) finished with nothing deferred, every drive online.
+   */
+  private cleanRun(): boolean {
+    const healed = this.heal instanceof Healer ? this.heal.stats.healed + this.heal.stats.failed : 1;
+    return !this.orphansPossible && this.writes === 0 && this.pendingRemovals === 0 && healed === 0 && this.set.drives.every((d) => d.online);
   }
 
   get drives(): Drive[] { return this.set.drives; }
@@ -293,24 +331,26 @@ export class ObjectStore {
   }
 
   async putObject(bucket: string, objectKey: string, body: Body, opts: PutOptions = {}): Promise<ObjectRecord> {
-    await this.getBucket(bucket);
-    const ec = this.set.layoutFor(bucket, objectKey);
-    // The inline bytes go to their own index key, never into the JSON record.
-    const { inlineBytes, ...part } = await this.writeBody(ec, body, opts, 1);
-    const now = Date.now();
-    const rec: ObjectRecord = {
-      bucket, key: objectKey, size: part.size, etag: part.etag, mtime: now, versionId: 'null',
-      contentType: opts.contentType, headers: opts.headers ?? {}, meta: opts.meta ?? {}, tags: opts.tags,
-      checksums: { CRC32C: crcBase64(part.crc32c), ...(opts.checksums ?? {}), ...(part.checksums ?? {}) }, checksumType: 'FULL_OBJECT',
-      ec, parts: [part], multipart: false, ...(opts.lock ?? {}), ...(opts.acl && opts.acl !== 'private' ? { acl: opts.acl } : {}), ...(opts.owner ? { owner: opts.owner } : {}),
-    };
-    try {
-      await this.commitObject(rec, opts, part.inline ? [{ type: 'put', key: key(NS_INLINE, part.dataDir), value: inlineBytes! }] : []);
-    } catch (e) {
-      if (!part.inline) await this.removeData(part.dataDir);
-      throw e;
-    }
-    return rec;
+    return this.writing(async () => {
+      await this.getBucket(bucket);
+      const ec = this.set.layoutFor(bucket, objectKey);
+      // The inline bytes go to their own index key, never into the JSON record.
+      const { inlineBytes, ...part } = await this.writeBody(ec, body, opts, 1);
+      const now = Date.now();
+      const rec: ObjectRecord = {
+        bucket, key: objectKey, size: part.size, etag: part.etag, mtime: now, versionId: 'null',
+        contentType: opts.contentType, headers: opts.headers ?? {}, meta: opts.meta ?? {}, tags: opts.tags,
+        checksums: { CRC32C: crcBase64(part.crc32c), ...(opts.checksums ?? {}), ...(part.checksums ?? {}) }, checksumType: 'FULL_OBJECT',
+        ec, parts: [part], multipart: false, ...(opts.lock ?? {}), ...(opts.acl && opts.acl !== 'private' ? { acl: opts.acl } : {}), ...(opts.owner ? { owner: opts.owner } : {}),
+      };
+      try {
+        await this.commitObject(rec, opts, part.inline ? [{ type: 'put', key: key(NS_INLINE, part.dataDir), value: inlineBytes! }] : []);
+      } catch (e) {
+        if (!part.inline) await this.removeData(part.dataDir);
+        throw e;
+      }
+      return rec;
+    });
   }
 
   /**
@@ -609,30 +649,32 @@ export class ObjectStore {
     }
     if (cur.size !== offset) throw new StorageError('InvalidWriteOffset', 'The write offset value does not match the object size');
     if (cur.parts.length >= MAX_PARTS) throw new StorageError('TooManyParts');
-    const written = await this.writeBody(cur.ec, body, opts, cur.parts.length + 1);
-    const { inlineBytes, ...part } = written;
-    const lockKey = `${bucket}\0${objectKey}`;
-    try {
-      return await this.locks.run(lockKey, async () => {
-        const nowBuf = await this.index.get(key(NS_OBJECT, bucket, objectKey));
-        const now = nowBuf ? decodeJson<ObjectRecord>(nowBuf) : undefined;
-        if (!now || now.deleteMarker || now.size !== offset || now.etag !== cur.etag) throw new StorageError('InvalidWriteOffset', 'The object changed while appending');
-        const base = now.checksums.CRC32C && !now.checksums.CRC32C.includes('-') ? Buffer.from(now.checksums.CRC32C, 'base64').readUInt32BE(0) : undefined;
-        const next: ObjectRecord = {
-          ...now, size: now.size + part.size, mtime: Date.now(), etag: etagOf({ size: 0, md5: Buffer.alloc(0), crc32c: 0 }, { etag: 'random' }),
-          parts: [...now.parts, { ...part, number: now.parts.length + 1 }],
-          checksums: base !== undefined ? { CRC32C: crcBase64(crcCombine(base, part.crc32c, part.size, CRC32C_POLY)) } : {},
-          checksumType: 'FULL_OBJECT',
-        };
-        const ops: IndexOp[] = [{ type: 'put', key: key(NS_OBJECT, bucket, objectKey), value: encodeRecord(next) }];
-        if (inlineBytes) ops.push({ type: 'put', key: key(NS_INLINE, part.dataDir), value: inlineBytes });
-        await this.index.batch(ops);
-        return next;
-      });
-    } catch (e) {
-      if (!part.inline) await this.removeData(part.dataDir);
-      throw e;
-    }
+    return this.writing(async () => {
+      const written = await this.writeBody(cur.ec, body, opts, cur.parts.length + 1);
+      const { inlineBytes, ...part } = written;
+      const lockKey = `${bucket}\0${objectKey}`;
+      try {
+        return await this.locks.run(lockKey, async () => {
+          const nowBuf = await this.index.get(key(NS_OBJECT, bucket, objectKey));
+          const now = nowBuf ? decodeJson<ObjectRecord>(nowBuf) : undefined;
+          if (!now || now.deleteMarker || now.size !== offset || now.etag !== cur.etag) throw new StorageError('InvalidWriteOffset', 'The object changed while appending');
+          const base = now.checksums.CRC32C && !now.checksums.CRC32C.includes('-') ? Buffer.from(now.checksums.CRC32C, 'base64').readUInt32BE(0) : undefined;
+          const next: ObjectRecord = {
+            ...now, size: now.size + part.size, mtime: Date.now(), etag: etagOf({ size: 0, md5: Buffer.alloc(0), crc32c: 0 }, { etag: 'random' }),
+            parts: [...now.parts, { ...part, number: now.parts.length + 1 }],
+            checksums: base !== undefined ? { CRC32C: crcBase64(crcCombine(base, part.crc32c, part.size, CRC32C_POLY)) } : {},
+            checksumType: 'FULL_OBJECT',
+          };
+          const ops: IndexOp[] = [{ type: 'put', key: key(NS_OBJECT, bucket, objectKey), value: encodeRecord(next) }];
+          if (inlineBytes) ops.push({ type: 'put', key: key(NS_INLINE, part.dataDir), value: inlineBytes });
+          await this.index.batch(ops);
+          return next;
+        });
+      } catch (e) {
+        if (!part.inline) await this.removeData(part.dataDir);
+        throw e;
+      }
+    });
   }
 
   /**
@@ -673,7 +715,16 @@ export class ObjectStore {
 
   /** Remove a data dir from every drive (best effort: leftovers are found by the orphan sweep). */
   async removeData(dataDir: string): Promise<void> {
-    await Promise.all(this.set.drives.map((d) => (d.online ? d.remove(dataDir).catch(() => undefined) : undefined)));
+    await Promise.all(this.set.drives.map(async (d) => {
+      if (d.online) await d.remove(dataDir).catch(() => { this.orphansPossible = true; });
+      else this.orphansPossible = true;
+    }));
+  }
+
+  /** Run a write that makes data dirs (a PUT, an append, a part): counted until committed or cleaned up. */
+  async writing<T>(fn: () => Promise<T>): Promise<T> {
+    this.writes++;
+    try { return await fn(); } finally { this.writes--; }
   }
 
   /** Remove a data dir no reader in any process can still see (index-owner.ts decides when). */
@@ -712,13 +763,19 @@ export class ObjectStore {
     }
     let removed = 0;
     for (const d of this.set.drives) {
-      if (!d.online) continue;
+      if (!d.online) { this.orphansPossible = true; continue; }
       for (const fan of await fsp.readdir(d.dataRoot).catch(() => [] as string[])) {
-        if (this.closed) return removed; // close() waits for this sweep: stop early instead
+        if (this.closed) { this.orphansPossible = true; return removed; } // close() waits for this sweep: stop early instead
         for (const dir of await fsp.readdir(path.join(d.dataRoot, fan)).catch(() => [] as string[])) {
           if (live.has(dir)) continue;
           const st = await fsp.stat(path.join(d.dataRoot, fan, dir)).catch(() => null);
-          if (!st || st.mtimeMs >= before) continue;
+          if (!st) continue;
+          if (st.mtimeMs >= before) {
+            // Left alone: a write of this run, or (made around the start) maybe an orphan of the
+            // last one, which only the next start's sweep can tell.
+            if (st.mtimeMs < before + ORPHAN_GRACE_MS + 1000) this.orphansPossible = true;
+            continue;
+          }
           await d.remove(dir).catch(() => undefined);
           removed++;
         }

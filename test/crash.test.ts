@@ -6,6 +6,7 @@ import t, { Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
+import { existsSync } from 'node:fs';
 import { ObjectStore, Multipart, ObjectRecord } from '../storage';
 import { tempDrives } from './helpers/drives';
 import { readObject, md5, prng, dataDirsOn, entries } from './helpers/faults';
@@ -75,6 +76,8 @@ function expectedEtag(rec: ObjectRecord, data: Buffer): string {
 }
 
 async function checkStore(t: Test, drives: string[], known: Map<string, string | null>, events: Ev[], round: number): Promise<void> {
+  // The killed writer took the clean marks at its start (clean-mark.ts): this start must sweep.
+  t.same(drives.filter((d) => existsSync(path.join(d, '.kiln', 'clean'))), [], `round ${round}: no drive carries a clean mark after the kill`);
   const store = await ObjectStore.open({ drives });
   try {
     const list = await store.listObjects('b', { maxKeys: 100000 });
@@ -138,6 +141,12 @@ async function checkStore(t: Test, drives: string[], known: Map<string, string |
     await store.close();
   }
   for (const d of drives) t.same(entries(path.join(d, '.kiln', 'trash')), [], `round ${round}: ${path.basename(d)} .kiln/trash is empty after close`);
+  // A quiet run (its sweep finished) marks the drives clean, so the next writer starts on marked
+  // drives: its kill must leave none behind (checked at the next round's start).
+  const quiet = await ObjectStore.open({ drives });
+  await quiet.sweepFinished();
+  await quiet.close();
+  t.same(drives.filter((d) => !existsSync(path.join(d, '.kiln', 'clean'))), [], `round ${round}: a quiet run marked every drive clean`);
 }
 
 t.test(`SIGKILL during writes, ${ROUNDS} rounds on the same drives (seed ${SEED})`, async (t) => {

@@ -72,3 +72,26 @@ t.test('two failing replicas of four: writes are refused, nothing half-visible',
   await t.rejects(store.putObject('b', 'y', empty()), { code: 'InsufficientWriteQuorum' }, 'and keeps failing');
   await store.close();
 });
+
+t.test('drives whose index another store holds are refused whole, and the holder keeps serving', async (t) => {
+  const tmp = tempDrives(4, 'kiln-idxlock');
+  t.teardown(tmp.cleanup);
+  const store = await ObjectStore.open({ drives: tmp.drives });
+  t.teardown(() => store.close());
+  await store.createBucket('b');
+  // A PUT of the holder in flight, its shard files in tmp/: the refused open must not touch them.
+  let go!: () => void;
+  const gate = new Promise<void>((r) => (go = r));
+  let started!: () => void;
+  const writing = new Promise<void>((r) => (started = r));
+  const first = Buffer.alloc(1536 * 1024, 1);
+  async function* slow(): AsyncGenerator<Buffer> { yield first; started(); await gate; yield Buffer.from('end'); }
+  const put = store.putObject('b', 'slow', slow());
+  await writing;
+  await t.rejects(ObjectStore.open({ drives: tmp.drives }), { code: 'InvalidArgument', message: /locked: is another Kiln already running/ }, 'the second open is refused');
+  go();
+  t.equal((await put).size, first.length + 3, "the holder's PUT in flight completed");
+  t.ok(store.drives.every((d) => d.online), 'no drive of the holder was marked faulty');
+  await store.putObject('b', 'k', (async function* () { yield Buffer.from('still here'); })());
+  t.equal((await store.headObject('b', 'k')).size, 10, 'the holder still writes and reads');
+});
