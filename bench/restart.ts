@@ -1,0 +1,75 @@
+// What a restart costs with many objects: the time until ObjectStore.open returns (the server
+// serves only then: each index replica counts its log's live bytes from every inline pointer),
+// and the start-up orphan sweep after it (beside serving), after a clean stop (the drives are
+// marked: clean-mark.ts, the sweep is skipped) and after an unclean one (the marks removed,
+// as a crash leaves them). Objects of 100 bytes (inline), 2+2 on 4 drive directories.
+//
+//   node dist/bench/restart.js [--objects 300000] [--rounds 2] [--dir DIR]
+//
+// Filling takes a while (about 5,000 PUTs/s here, durability relaxed for the fill only); a --dir
+// that was filled before is reused (delete it to refill).
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { ObjectStore } from '../storage';
+import { arg, median } from './args';
+
+const OBJECTS = Number(arg('--objects', '300000'));
+const ROUNDS = Number(arg('--rounds', '2'));
+const DIR = arg('--dir', path.join(tmpdir(), `kiln-restart-${OBJECTS}`));
+const drives = [1, 2, 3, 4].map((i) => path.join(DIR, `d${i}`));
+const SKIPPED = 'orphan sweep skipped: the last run shut down clean';
+
+async function fill(): Promise<void> {
+  const filled = path.join(DIR, 'filled');
+  if (existsSync(filled)) return;
+  rmSync(DIR, { recursive: true, force: true });
+  mkdirSync(DIR, { recursive: true });
+  const store = await ObjectStore.open({ drives, durable: false });
+  await store.createBucket('b');
+  const body = Buffer.alloc(100, 7);
+  const one = async function* (): AsyncGenerator<Buffer> { yield body; };
+  for (let i = 0; i < OBJECTS; i += 500) {
+    await Promise.all(Array.from({ length: Math.min(500, OBJECTS - i) }, (_, j) => store.putObject('b', `k/${String(i + j).padStart(9, '0')}`, one())));
+  }
+  await store.sweepFinished();
+  await store.close();
+  writeFileSync(filled, '');
+}
+
+async function start(): Promise<{ open: number; sweep: number; rss: number; skipped: boolean }> {
+  const logs: string[] = [];
+  const rss0 = process.memoryUsage().rss;
+  const t0 = performance.now();
+  const store = await ObjectStore.open({ drives, log: (m) => logs.push(m) });
+  const t1 = performance.now();
+  await store.sweepFinished();
+  const t2 = performance.now();
+  const rss = process.memoryUsage().rss - rss0;
+  await store.close();
+  return { open: t1 - t0, sweep: t2 - t1, rss, skipped: logs.includes(SKIPPED) };
+}
+
+async function main(): Promise<void> {
+  await fill();
+  const res: Record<'clean' | 'unclean', Awaited<ReturnType<typeof start>>[]> = { clean: [], unclean: [] };
+  // A first start marks the drives (its own sweep finished); then the two kinds alternate.
+  await start();
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const kind of ['unclean', 'clean'] as const) {
+      if (kind === 'unclean') for (const d of drives) rmSync(path.join(d, '.kiln', 'clean'), { force: true });
+      const got = await start();
+      if (got.skipped !== (kind === 'clean')) throw new Error(`${kind} start: the sweep was ${got.skipped ? 'skipped' : 'run'}`);
+      res[kind].push(got);
+    }
+  }
+  const ms = (xs: number[]) => `${(median(xs) / 1000).toFixed(2)} s`;
+  console.log(`\n### Restart with ${OBJECTS.toLocaleString('en')} objects (${new Date().toISOString()}, medians of ${ROUNDS})\n`);
+  console.log('| previous stop | open (before serving) | orphan sweep (beside serving) | RSS after the sweep |\n|---|---:|---:|---:|');
+  for (const kind of ['clean', 'unclean'] as const) {
+    const r = res[kind];
+    console.log(`| ${kind} | ${ms(r.map((x) => x.open))} | ${kind === 'clean' ? 'skipped' : ms(r.map((x) => x.sweep))} | +${(median(r.map((x) => x.rss)) / 2 ** 20).toFixed(0)} MiB |`);
+  }
+}
+
+void main().catch((e) => { console.error(e); process.exit(1); });
