@@ -37,8 +37,8 @@ export interface Primary { store: ObjectStore; close(): Promise<void> }
 export async function startPrimary(config: ServerConfig): Promise<Primary> {
   const log = stderrLog(config.logLevel);
   const store = await ObjectStore.open({ drives: config.drives, parity: config.parity, durable: config.durable, inlineThreshold: config.inlineThreshold, log: (m, e) => log.warn({ ...e }, m) });
-  // Workers write shard files this process never hears of (and may die mid-write): its close
-  // cannot vouch for them, so the drives are never marked clean and every start sweeps.
+  // Workers write shard files this process never hears of (and may die mid-write): the drives
+  // are marked clean at close only if every worker that ever ran said goodbye clean.
   store.cleanMarks = false;
   // Created here, before any worker exists: two workers must never mint different secrets.
   await Sessions.open(store);
@@ -114,6 +114,7 @@ export async function startPrimary(config: ServerConfig): Promise<Primary> {
       })));
       stopBackground();
       await owner.close();
+      store.cleanMarks = !owner.workersUnclean;
       await store.close();
     },
   };

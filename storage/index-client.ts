@@ -243,6 +243,9 @@ export class IndexClient implements Index {
     this.socket.end();
   }
 
+  /** Tell the owner this process stops with nothing half-done (its drives may be marked clean). */
+  async cleanBye(): Promise<void> { await this.call('cleanBye'); }
+
   // ---- coordination ----
 
   /** Key locks granted by the owner (FIFO per key, released if this process dies). */

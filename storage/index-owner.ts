@@ -37,6 +37,8 @@ interface Conn {
   cached: Map<string, number>;
   /** The worker's process id, from its Hello. */
   pid?: number;
+  /** The worker closed with nothing half-done (clean-mark.ts) before going away. */
+  cleanBye?: boolean;
 }
 
 const CACHEABLE = Buffer.from([1]);
@@ -66,6 +68,8 @@ export class IndexOwner {
    */
   dropTimeoutMs = 10_000;
   private sweeping = false;
+  /** Some worker went away without a clean close: its writes may have left orphan data dirs. */
+  workersUnclean = false;
 
   private lastOnline: number;
   private readonly stateTimer: NodeJS.Timeout;
@@ -129,6 +133,8 @@ export class IndexOwner {
       clearTimeout(hello);
       if (conn.closed) return;
       conn.closed = true;
+      // A worker that went without saying it was done (killed, crashed) may have left orphans.
+      if (admitted && !conn.cleanBye) this.workersUnclean = true;
       this.conns.delete(conn);
       for (const release of conn.locks.values()) release();
       conn.locks.clear();
@@ -334,6 +340,7 @@ export class IndexOwner {
       case 'healStatus': return s.heal.status();
       case 'healSweep': return s.healer.sweep();
       case 'logUsage': return s.index.logUsage();
+      case 'cleanBye': from.cleanBye = true; return null;
       case 'metrics': {
         const mine = this.hooks.metrics ? [await this.hooks.metrics()] : [];
         const theirs = await this.askAll(Op.MetricsQuery);

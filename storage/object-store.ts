@@ -122,8 +122,10 @@ export class ObjectStore {
   private writes = 0;
   /** Something this run did may have left a data dir no record names: the next start sweeps. */
   private orphansPossible = false;
-  /** Whether close() may mark the drives clean (not in a cluster: workers write too; see cluster.ts). */
+  /** Whether close() may mark the drives clean (with workers: only if every one said goodbye clean; cluster.ts). */
   cleanMarks = true;
+  /** In a worker process: the owner's connection (for cleanBye). */
+  private remote?: IndexClient;
 
   private constructor(readonly set: ErasureSet, readonly index: Index, readonly heal: HealQueue,
     readonly deploymentId: string, readonly inlineThreshold: number, private readonly log: (m: string, e?: object) => void,
@@ -138,6 +140,7 @@ export class ObjectStore {
     const fmt = await ObjectStore.format(opts, durable, true);
     const set = new ErasureSet(fmt.drives, fmt.layout.data, fmt.layout.parity, fmt.layout.blockSize, durable);
     const store = new ObjectStore(set, client, client.healer, fmt.deploymentId, opts.inlineThreshold ?? DEFAULT_INLINE_THRESHOLD, opts.log ?? (() => undefined), client.locks);
+    store.remote = client;
     store.setPeers({
       free: (dirs) => client.free(dirs), bucketChanged: (name) => client.bucketChanged(name),
       commit: (rec, cond, ops, del) => client.commit(rec, cond, ops, del),
@@ -210,6 +213,8 @@ export class ObjectStore {
     await this.startupSweep;
     while (this.removing > 0) await new Promise((r) => setTimeout(r, 5));
     const clean = this.cleanMarks && this.cleanRun();
+    // A worker process vouches for its own writes to the owner, which marks the drives.
+    if (clean && this.remote) await this.remote.cleanBye().catch(() => undefined);
     await this.index.close();
     if (clean && this.index instanceof MetaIndex) {
       await writeCleanMarks(this.set.drives, this.deploymentId, this.index.batches)
@@ -226,7 +231,8 @@ export class ObjectStore {
    * the start-up sweep (if any) finished with nothing deferred, every drive online.
    */
   private cleanRun(): boolean {
-    const healed = this.heal instanceof Healer ? this.heal.stats.healed + this.heal.stats.failed : 1;
+    // Heals run in the owner process only (a worker's queue is the owner's).
+    const healed = this.heal instanceof Healer ? this.heal.stats.healed + this.heal.stats.failed : 0;
     return !this.orphansPossible && this.writes === 0 && this.pendingRemovals === 0 && healed === 0 && this.set.drives.every((d) => d.online);
   }
 

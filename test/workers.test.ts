@@ -245,7 +245,48 @@ t.test('two HTTP workers and an index owner', async (t) => {
     const code = await new Promise<number | null>((resolve) => { child.once('exit', (c) => resolve(c)); child.kill('SIGTERM'); });
     t.equal(code, 0, stderr);
     for (const p of pids) t.throws(() => process.kill(p, 0), `worker ${p} gone`);
+    // Workers were killed during this run (their writes may have left orphans): the next start sweeps.
+    t.same(tmp.drives.filter((d) => existsSync(path.join(d, '.kiln', 'clean'))), [], 'killed workers: no drive marked clean');
   });
+});
+
+t.test('a --workers run stopped cleanly marks the drives; the next start takes the marks', async (t) => {
+  const tmp = tempDrives(4, 'kiln-workers-clean');
+  t.teardown(tmp.cleanup);
+  const marked = () => tmp.drives.filter((d) => existsSync(path.join(d, '.kiln', 'clean'))).length;
+  const run = async (work: (port: number) => Promise<void>) => {
+    const port = await freePort();
+    const env: NodeJS.ProcessEnv = { ...process.env, KILN_ROOT_USER: USER, KILN_ROOT_PASSWORD: PASS };
+    delete env.NODE_OPTIONS;
+    const child = spawn(process.execPath, [KILN, 'server', '--workers', '2', '--address', `127.0.0.1:${port}`, '--drives', tmp.drives.join(','), '--log-level', 'error'],
+      { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d) => { stderr += d; });
+    try {
+      await waitReady(`http://127.0.0.1:${port}`, child);
+      await work(port);
+    } finally {
+      const code = await new Promise<number | null>((resolve) => { child.once('exit', (c) => resolve(c)); child.kill('SIGTERM'); });
+      t.equal(code, 0, `stopped with SIGTERM${stderr ? `: ${stderr}` : ''}`);
+    }
+  };
+  const big = randomBytes(1536 * 1024);
+  await run(async (port) => {
+    const c = client(port);
+    await c.send(new CreateBucketCommand({ Bucket: 'cleanstop' }));
+    // Writes and reads through both workers (connections are not kept alive).
+    for (let i = 0; i < 6; i++) await c.send(new PutObjectCommand({ Bucket: 'cleanstop', Key: `k${i}`, Body: i % 2 ? big : `small ${i}` }));
+    for (let i = 0; i < 6; i++) await (await c.send(new GetObjectCommand({ Bucket: 'cleanstop', Key: `k${i}` }))).Body!.transformToByteArray();
+    c.destroy();
+  });
+  t.equal(marked(), 4, 'every worker said goodbye clean: every drive marked');
+  await run(async (port) => {
+    t.equal(marked(), 0, 'the next start took the marks before serving');
+    const c = client(port);
+    t.equal(Buffer.from(await (await c.send(new GetObjectCommand({ Bucket: 'cleanstop', Key: 'k1' }))).Body!.transformToByteArray()).equals(big), true, 'data reads back');
+    c.destroy();
+  });
+  t.equal(marked(), 4, 'a second clean stop marks again');
 });
 
 /** An index owner listening over a store on four temporary drives (the caller tears it down). */
