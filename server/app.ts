@@ -209,7 +209,7 @@ export async function createServer(config: ServerConfig, opts: { logger?: boolea
   } as any) as unknown as FastifyInstance;
   const storeOpts = {
     drives: config.drives, parity: config.parity, durable: config.durable, inlineThreshold: config.inlineThreshold,
-    log: (msg: string, extra?: object) => app.log.warn({ ...extra }, msg),
+    log: (msg: string, extra?: object, level?: 'info' | 'warn') => app.log[level ?? 'warn']({ ...extra }, msg),
   };
   const remote = opts.remote;
   const store = remote ? await ObjectStore.connect(storeOpts, remote) : await ObjectStore.open(storeOpts);

@@ -36,7 +36,7 @@ export interface Primary { store: ObjectStore; close(): Promise<void> }
 /** Open the store, serve its index, start `config.workers` HTTP workers; resolves once all listen. */
 export async function startPrimary(config: ServerConfig): Promise<Primary> {
   const log = stderrLog(config.logLevel);
-  const store = await ObjectStore.open({ drives: config.drives, parity: config.parity, durable: config.durable, inlineThreshold: config.inlineThreshold, log: (m, e) => log.warn({ ...e }, m) });
+  const store = await ObjectStore.open({ drives: config.drives, parity: config.parity, durable: config.durable, inlineThreshold: config.inlineThreshold, log: (m, e, level) => log[level ?? 'warn']({ ...e }, m) });
   // Workers write shard files this process never hears of (and may die mid-write): the drives
   // are marked clean at close only if every worker that ever ran said goodbye clean.
   store.cleanMarks = false;

@@ -36,7 +36,8 @@ export interface StoreOptions {
   valueLogSegmentBytes?: number;
   /** true (default): an acknowledged write survives power loss. false: no fsync, for scratch data. */
   durable?: boolean;
-  log?: (msg: string, extra?: object) => void;
+  /** Storage events worth an operator's eye; `info` for routine ones (default: warn). */
+  log?: (msg: string, extra?: object, level?: 'info' | 'warn') => void;
 }
 
 export interface PutOptions {
@@ -128,7 +129,7 @@ export class ObjectStore {
   private remote?: IndexClient;
 
   private constructor(readonly set: ErasureSet, readonly index: Index, readonly heal: HealQueue,
-    readonly deploymentId: string, readonly inlineThreshold: number, private readonly log: (m: string, e?: object) => void,
+    readonly deploymentId: string, readonly inlineThreshold: number, private readonly log: (m: string, e?: object, level?: 'info' | 'warn') => void,
     readonly locks: Locks = new KeyLock()) {}
 
   /**
@@ -194,7 +195,7 @@ export class ObjectStore {
       log('drives need heal: sweep queued', { drives: replaced.map((d) => d.root), parts: n });
     }
     if (await takeCleanMarks(fmt.drives, fmt.deploymentId, index.batches)) {
-      log('orphan sweep skipped: the last run shut down clean');
+      log('orphan sweep skipped: the last run shut down clean', undefined, 'info');
     } else {
       store.startupSweep = store.collectOrphans(Date.now() - ORPHAN_GRACE_MS).then(() => undefined, (e) => {
         store.orphansPossible = true;
