@@ -92,6 +92,9 @@ export class Drive {
     return c;
   }
 
+  /** A data dir could not be moved out of data/ this run: it may be an orphan now (clean-mark.ts). */
+  removeFailed = false;
+
   /** Remove a data dir: rename into trash first so a crash never leaves a half-deleted dir in data/. */
   async remove(dataDir: string): Promise<void> {
     const trash = path.join(this.trashRoot, `${process.pid}.${dataDir}.${process.hrtime.bigint()}`);
@@ -99,6 +102,8 @@ export class Drive {
       await fsp.rename(this.dataPath(dataDir), trash);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      // Every caller (a write below quorum, a delete, the sweep) shrugs it off: remembered here.
+      this.removeFailed = true;
       throw e;
     }
     await fsp.rm(trash, { recursive: true, force: true });

@@ -78,8 +78,8 @@ export interface GetResult {
   /** Set for inline objects and one-block parts: the requested bytes, already verified (then `stream` just wraps them). */
   bytes?: Buffer;
   /**
-   * Set with `bytes` when they sit in a recycled buffer: call it once they have been written out
-   * and nothing reads them any more (the buffer is then reused). Not calling it is always safe.
+   * Set with `bytes`: call it once they have been written out and nothing reads them any more
+   * (a recycled buffer is then reused). Not calling it is always safe.
    */
   release?: () => void;
   start: number;
@@ -234,7 +234,8 @@ export class ObjectStore {
   private cleanRun(): boolean {
     // Heals run in the owner process only (a worker's queue is the owner's).
     const healed = this.heal instanceof Healer ? this.heal.stats.healed + this.heal.stats.failed : 0;
-    return !this.orphansPossible && this.writes === 0 && this.pendingRemovals === 0 && healed === 0 && this.set.drives.every((d) => d.online);
+    return !this.orphansPossible && this.writes === 0 && this.pendingRemovals === 0 && healed === 0
+      && this.set.drives.every((d) => d.online && !d.removeFailed);
   }
 
   get drives(): Drive[] { return this.set.drives; }
@@ -545,7 +546,7 @@ export class ObjectStore {
       const one = only && start < end ? await readOneBlock(this.set, { dataDir: only.dataDir, size: only.size, ec: record.ec }) : undefined;
       if (one) {
         release();
-        return new BytesResult(record, start, end, one.bytes.subarray(start, end), one.release);
+        return new BytesResult(record, start, end, one.subarray(start, end));
       }
     } catch (e) {
       release();
@@ -723,7 +724,7 @@ export class ObjectStore {
   /** Remove a data dir from every drive (best effort: leftovers are found by the orphan sweep). */
   async removeData(dataDir: string): Promise<void> {
     await Promise.all(this.set.drives.map(async (d) => {
-      if (d.online) await d.remove(dataDir).catch(() => { this.orphansPossible = true; });
+      if (d.online) await d.remove(dataDir).catch(() => undefined); // a failure stays on the drive (removeFailed)
       else this.orphansPossible = true;
     }));
   }
@@ -805,10 +806,15 @@ function sameVersion(a: ObjectRecord, b: ObjectRecord): boolean {
   return a.versionId === b.versionId && a.mtime === b.mtime && a.parts.length === b.parts.length && a.parts.every((p, i) => p.dataDir === b.parts[i].dataDir);
 }
 
-/** The requested bytes in hand (inline objects, one-block parts); the stream is built only for callers that want one. */
+/**
+ * The requested bytes in hand (inline objects, one-block parts); the stream is built only for
+ * callers that want one. One-block bytes sit in a pooled block, which `release` gives back;
+ * for any other bytes the pool ignores it.
+ */
 class BytesResult implements GetResult {
-  constructor(readonly record: ObjectRecord, readonly start: number, readonly end: number, readonly bytes: Buffer, readonly release?: () => void) {}
+  constructor(readonly record: ObjectRecord, readonly start: number, readonly end: number, readonly bytes: Buffer) {}
   get stream(): Readable { return Readable.from([this.bytes]); }
+  readonly release = (): void => giveBlock(this.bytes);
 }
 
 /**

@@ -151,12 +151,12 @@ export async function* readShards(set: ErasureSet, part: PartSource, start: numb
 /**
  * A part of one block read whole, its data shards opened, read, checked and closed in one
  * thread-pool task (readShards takes ~5 round trips and a stream for the same). The bytes are in
- * a recycled block (a fresh 1 MiB buffer costs a page fault per 4 KiB page): `release` gives it
- * back once nothing reads them any more (the reply is written out); never called, it is simply
+ * a slice of a pooled block (a fresh 1 MiB buffer costs a page fault per 4 KiB page): giveBlock it
+ * once nothing reads them any more (the reply is written out); never given back, it is simply
  * collected. Undefined when a data shard is missing, short, corrupt or unreadable: readShards
  * then does the degraded read and reports the damage.
  */
-export async function readOneBlock(set: ErasureSet, part: PartSource): Promise<{ bytes: Buffer; release: () => void } | undefined> {
+export async function readOneBlock(set: ErasureSet, part: PartSource): Promise<Buffer | undefined> {
   const { ec } = part;
   const D = ec.data;
   const drives = Array.from({ length: D }, (_, i) => set.driveFor(ec, i));
@@ -168,7 +168,7 @@ export async function readOneBlock(set: ErasureSet, part: PartSource): Promise<{
     giveBlock(block);
     return undefined;
   }
-  return { bytes: block.subarray(0, part.size), release: () => giveBlock(block) };
+  return block.subarray(0, part.size);
 }
 
 function readQuorumError(part: PartSource): StorageError {
