@@ -49,23 +49,30 @@ async function runServer(argv: string[]): Promise<void> {
   if (values.help) { process.stdout.write(serverHelp()); return; }
   const config = buildConfig(values as Record<string, string | undefined>);
   const { host, port } = splitAddress(config.address);
+  // Before anything opens: a stop asked for while the drives open (seconds with millions of
+  // objects) or workers start waits for that, then shuts down cleanly. Node's default for the
+  // signal was to kill the process, a crash to the next start (which then sweeps for orphans).
+  const serving = onStop();
   if (config.workers > 1 && isWorker()) {
     const kiln = await startWorker(config);
     await kiln.app.listen({ host, port });
-    onStop(() => kiln.close(), (sig) => kiln.app.log.info({ signal: sig }, 'shutting down: finishing requests in flight'));
+    serving(() => kiln.close(), (sig) => kiln.app.log.info({ signal: sig }, 'shutting down: finishing requests in flight'));
     return;
   }
+  process.stdout.write(`Kiln: opening ${config.drives.length} drives (${config.drives.join(', ')})\n`);
   let store: ObjectStore;
+  let stopping: boolean;
   if (config.workers > 1) {
     const primary = await startPrimary(config);
     store = primary.store;
-    onStop(() => primary.close(), () => undefined);
+    stopping = serving(() => primary.close(), () => undefined);
   } else {
     const kiln = await createServer(config);
     await kiln.app.listen({ host, port });
     store = kiln.store;
-    onStop(() => kiln.close(), (sig) => kiln.app.log.info({ signal: sig }, 'shutting down: finishing requests in flight'));
+    stopping = serving(() => kiln.close(), (sig) => kiln.app.log.info({ signal: sig }, 'shutting down: finishing requests in flight'));
   }
+  if (stopping) return;
   const scheme = config.tlsCert ? 'https' : 'http';
   const usingDefaults = !process.env.KILN_ROOT_USER && !process.env.KILN_ROOT_PASSWORD;
   process.stdout.write([
@@ -81,17 +88,34 @@ async function runServer(argv: string[]): Promise<void> {
   ].join('\n'));
 }
 
-/** SIGTERM / SIGINT: finish what is in flight, then exit. */
-function onStop(close: () => Promise<void>, announce: (sig: string) => void): void {
-  let stopping = false;
-  const stop = async (sig: string) => {
-    if (stopping) return;
-    stopping = true;
-    announce(sig);
-    try { await close(); } finally { process.exit(0); }
+/**
+ * SIGTERM / SIGINT: finish what is in flight, then exit. Handlers go in at once; the returned
+ * function is called once serving, with how to close (true: a stop that came before is under
+ * way now). A second signal while start-up goes on exits at once (the operator insists; the
+ * next start sweeps for orphans, as after a crash).
+ */
+function onStop(): (close: () => Promise<void>, announce: (sig: string) => void) => boolean {
+  let asked: string | undefined;
+  let stop: ((sig: string) => Promise<void>) | undefined;
+  const signal = (sig: string): void => {
+    if (asked) {
+      if (!stop) { process.stderr.write(`kiln: ${sig} again: exiting without finishing start-up\n`); process.exit(1); }
+      return;
+    }
+    asked = sig;
+    if (stop) void stop(sig);
+    else process.stderr.write(`kiln: ${sig}: stopping once start-up has finished\n`);
   };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => signal('SIGTERM'));
+  process.on('SIGINT', () => signal('SIGINT'));
+  return (close, announce) => {
+    stop = async (sig) => {
+      announce(sig);
+      try { await close(); } finally { process.exit(0); }
+    };
+    if (asked) void stop(asked);
+    return asked !== undefined;
+  };
 }
 
 async function runAdmin(argv: string[]): Promise<void> {
