@@ -1,8 +1,9 @@
 // What a restart costs with many objects: the time until ObjectStore.open returns (the server
-// serves only then: each index replica counts its log's live bytes from every inline pointer),
-// and the start-up orphan sweep after it (beside serving), after a clean stop (the drives are
-// marked: clean-mark.ts, the sweep is skipped) and after an unclean one (the marks removed,
-// as a crash leaves them). Objects of 100 bytes (inline), 2+2 on 4 drive directories.
+// serves only then; after an unclean stop each index replica counts its log's live bytes from
+// every inline pointer, after a clean one it takes the counts the close saved) and the start-up
+// orphan sweep after it (beside serving), after a clean stop (the drives are marked:
+// clean-mark.ts, the sweep is skipped) and after an unclean one (the marks and saved counts
+// removed, as a crash leaves them). Objects of 100 bytes (inline), 2+2 on 4 drive directories.
 //
 //   node dist/bench/restart.js [--objects 300000] [--rounds 2] [--dir DIR]
 //
@@ -57,7 +58,8 @@ async function main(): Promise<void> {
   await start();
   for (let r = 0; r < ROUNDS; r++) {
     for (const kind of ['unclean', 'clean'] as const) {
-      if (kind === 'unclean') for (const d of drives) rmSync(path.join(d, '.kiln', 'clean'), { force: true });
+      // What a crash leaves: no marks, no saved live counts (each open removes both).
+      if (kind === 'unclean') for (const d of drives) for (const f of ['clean', 'vlog/live.json']) rmSync(path.join(d, '.kiln', f), { force: true });
       const got = await start();
       if (got.skipped !== (kind === 'clean')) throw new Error(`${kind} start: the sweep was ${got.skipped ? 'skipped' : 'run'}`);
       res[kind].push(got);

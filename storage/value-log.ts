@@ -15,6 +15,10 @@
 //   one reads as undefined and the index tries another replica.
 // - A segment is removed only when it lies before the checkpoint and no committed pointer names
 //   it (its live bytes, counted from the index at open and kept by the index's writes, are zero).
+// - Live counts saved at a clean close (`live.json`) are taken at open instead of that count only
+//   if the segments are exactly those it names, at the sizes it names, and the index is at the
+//   batch it names; the file is removed (synced) before anything is written, so a run that
+//   crashes leaves none for the next open to trust.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -66,6 +70,10 @@ const KIND_VALUE = 2;
 const EMPTY = Buffer.alloc(0);
 
 function segmentFile(dir: string, id: number): string { return path.join(dir, `${id.toString(16).padStart(8, '0')}.seg`); }
+
+/** What a clean close saves of a log: the index batch it ends at, each segment's [id, size, live bytes]. */
+export interface SavedLive { batches: bigint; segments: [number, number, number][] }
+const LIVE_FILE = 'live.json';
 
 /** The value a pointer names in the value log at `dir`, read without opening the log (tools, tests). */
 export function readPointer(dir: string, pointer: Buffer): Buffer | undefined {
@@ -281,6 +289,45 @@ export class ValueLog {
     this.compacting.delete(id);
     await close(s.fd).catch(() => undefined);
     await fs.promises.rm(this.file(id), { force: true });
+  }
+
+  /** Save every segment's size and live bytes, as at `batches` index batches (a clean close, after the last write). */
+  async saveLive(batches: bigint): Promise<void> {
+    const text = JSON.stringify({ batches: batches.toString(), segments: [...this.segments.values()].map((s) => [s.id, s.size, s.live]) });
+    const file = path.join(this.dir, LIVE_FILE);
+    const h = await fs.promises.open(`${file}.tmp`, 'w');
+    try { await h.writeFile(text); await h.sync(); } finally { await h.close(); }
+    await fs.promises.rename(`${file}.tmp`, file);
+    await fsyncDir(this.dir);
+  }
+
+  /** The counts a clean close saved, if any (unreadable: none); removed either way, durably. */
+  async takeSavedLive(): Promise<SavedLive | undefined> {
+    const file = path.join(this.dir, LIVE_FILE);
+    let saved: SavedLive | undefined;
+    try {
+      const raw = JSON.parse(await fs.promises.readFile(file, 'utf8')) as { batches: string; segments: [number, number, number][] };
+      saved = { batches: BigInt(raw.batches), segments: raw.segments };
+    } catch { /* none, or not ours to trust */ }
+    await fs.promises.rm(file, { force: true });
+    await fs.promises.rm(`${file}.tmp`, { force: true });
+    await fsyncDir(this.dir);
+    return saved;
+  }
+
+  /**
+   * Take saved live counts instead of counting them from the index (call before start()):
+   * only if the segments on disk are exactly the saved ones at the saved sizes. False: nothing
+   * taken, the caller counts.
+   */
+  adoptLive(saved: [number, number, number][]): boolean {
+    if (saved.length !== this.segments.size) return false;
+    for (const [id, size, live] of saved) {
+      const s = this.segments.get(id);
+      if (!s || s.size !== size || !Number.isSafeInteger(live) || live < 0 || live > size) return false;
+    }
+    for (const [id, , live] of saved) this.segments.get(id)!.live = live;
+    return true;
   }
 
   /** Bytes on disk and bytes still referenced (admin status, tests). */

@@ -39,6 +39,13 @@ function quiet(store: ObjectStore): Promise<boolean> { return waitUntil(() => !i
 /** Forget the index's cached values, so reads go to the logs again. */
 function dropReadCache(store: ObjectStore): void { (store.index as unknown as { cache: { clear(): void } }).cache.clear(); }
 
+function liveFile(drive: string): string { return path.join(drive, '.kiln', 'vlog', 'live.json'); }
+
+type Saved = { batches: string; segments: [number, number, number][] };
+function readLive(drive: string): Saved | undefined {
+  try { return JSON.parse(readFileSync(liveFile(drive), 'utf8')) as Saved; } catch { return undefined; }
+}
+
 function segmentFiles(drive: string): string[] {
   return readdirSync(path.join(drive, '.kiln', 'vlog')).filter((n) => n.endsWith('.seg')).map((n) => path.join(drive, '.kiln', 'vlog', n));
 }
@@ -134,12 +141,71 @@ t.test('deleted and overwritten values are compacted away; live values move and 
   for (const [k, b] of want) t.ok((await readObject(store, 'b', k)).equals(b), `${k} reads back after compaction`);
   const live = usage(store).map((u) => u.live);
   await store.close();
+  // Without the counts the clean close saved: counted from the index's pointers.
+  for (const d of tmp.drives) rmSync(liveFile(d));
   store = await ObjectStore.open({ drives: tmp.drives, valueLogSegmentBytes: SEGMENT });
   t.same(usage(store).map((u) => u.live), live, 'live bytes counted again at open match');
   for (const [k, b] of want) t.ok((await readObject(store, 'b', k)).equals(b), `${k} reads back after reopening`);
   await store.close();
   const ref = await dumpReplica(path.join(tmp.drives[0], '.kiln', 'index'));
   for (const d of tmp.drives.slice(1)) t.same(await dumpReplica(path.join(d, '.kiln', 'index')), ref, `${path.basename(d)} holds the same entries and values`);
+});
+
+t.test('live counts saved at a clean close are taken at the next open only if the log is as saved, and equal a count', async (t) => {
+  const { tmp, store: first } = await setup(t, { valueLogSegmentBytes: SEGMENT });
+  let store = first;
+  const open = async () => { store = await ObjectStore.open({ drives: tmp.drives, valueLogSegmentBytes: SEGMENT }); };
+  const want = await putMany(store, 90, 4000, 6);
+  for (let i = 0; i < 90; i += 3) { await store.deleteObject('b', `k${i}`); want.delete(`k${i}`); }
+  for (let i = 1; i < 90; i += 3) { const b = body(3000, 7000 + i); await store.putObject('b', `k${i}`, chunked(b)); want.set(`k${i}`, b); }
+  await quiet(store);
+  const live = usage(store).map((u) => u.live);
+  await store.close();
+  const saved = tmp.drives.map(readLive);
+  t.ok(saved.every((f) => f && f.segments.length > 2), 'every replica saved its counts, segment by segment');
+
+  await open();
+  t.same(tmp.drives.map(readLive), [undefined, undefined, undefined, undefined], 'taken: removed at open, before any write');
+  t.same(usage(store).map((u) => u.live), live, 'the live bytes of the run before');
+  for (const [k, b] of want) t.ok((await readObject(store, 'b', k)).equals(b), `${k} reads back`);
+  await store.close();
+
+  // The same logs counted from the index's pointers instead: the same counts, segment by segment
+  // (the open in between started one more, empty, segment).
+  const taken = tmp.drives.map(readLive)!;
+  for (const d of tmp.drives) rmSync(liveFile(d));
+  await open();
+  await store.close();
+  const nonEmpty = (f: Saved | undefined) => f?.segments.filter(([, size]) => size > 0);
+  t.same(tmp.drives.map((d) => nonEmpty(readLive(d))), taken.map(nonEmpty), 'saved counts equal a count from the index');
+  const truth = tmp.drives.map(readLive)!;
+
+  // A file that does not describe the log as it is now is not taken; its counts (zeroed here, so
+  // taking them would show) are counted again. Only the last case matches: taken as it stands.
+  const cases: [string, (f: Saved) => void, boolean][] = [
+    ['another batch count', (f) => { f.batches = String(BigInt(f.batches) + 1n); }, false],
+    ['a segment size that changed', (f) => { f.segments[0][1] += 1; }, false],
+    ['a segment it does not name', (f) => { f.segments.pop(); }, false],
+    ['a segment that is gone', (f) => { f.segments.push([f.segments[f.segments.length - 1][0] + 1, 0, 0]); }, false],
+    ['the log exactly as saved', () => undefined, true],
+  ];
+  for (const [what, change, trusted] of cases) {
+    const now = tmp.drives.map(readLive)!;
+    for (const [i, d] of tmp.drives.entries()) {
+      const f = structuredClone(now[i]!);
+      change(f);
+      for (const seg of f.segments) seg[2] = 0;
+      writeFileSync(liveFile(d), JSON.stringify(f));
+    }
+    await open();
+    const expect = trusted ? [0, 0, 0, 0] : truth.map((f) => f!.segments.reduce((a, [, , l]) => a + l, 0));
+    t.same(usage(store).map((u) => u.live), expect, `${what}: ${trusted ? 'taken' : 'counted again'}`);
+    await store.close();
+    if (trusted) for (const d of tmp.drives) rmSync(liveFile(d)); // the zeroed counts were saved again: count at the next open
+  }
+  await open();
+  for (const [k, b] of want) t.ok((await readObject(store, 'b', k)).equals(b), `${k} reads back at the end`);
+  await store.close();
 });
 
 t.test('a replica from before the value log has its inline bodies moved into it at open', async (t) => {
