@@ -757,17 +757,23 @@ export class ObjectStore {
    */
   async collectOrphans(before: number): Promise<number> {
     const live = new Set<string>();
-    // Records scanned as text for their data dirs: parsing a million of them held the event loop
-    // for seconds after every start.
-    for (const ns of [NS_OBJECT, NS_PART, NS_VERSION]) {
-      const it = this.index.iterator({ gte: Buffer.from([ns]), lt: Buffer.from([ns + 1]), valuesAsText: true });
-      try {
-        for (let page = await it.nextv(1000); page.length > 0; page = await it.nextv(1000)) {
-          for (const [, v] of page) for (const d of dataDirsOf(typeof v === 'string' ? v : v.toString('utf8'))) live.add(d);
+    // One iterator, so one snapshot: records move between these namespaces (a completed upload's
+    // parts from `p` to `o`), and one namespace read after another missed a record that moved
+    // in between (its data, older than `before`, was removed). Nothing else sorts among them:
+    // `u` (uploads) holds no data dirs. Scanned as text: parsing a million records held the
+    // event loop for seconds after every start.
+    const from = Math.min(NS_OBJECT, NS_PART, NS_VERSION);
+    const to = Math.max(NS_OBJECT, NS_PART, NS_VERSION) + 1;
+    const it = this.index.iterator({ gte: Buffer.from([from]), lt: Buffer.from([to]), valuesAsText: true });
+    try {
+      for (let page = await it.nextv(1000); page.length > 0; page = await it.nextv(1000)) {
+        for (const [k, v] of page) {
+          if (k[0] !== NS_OBJECT && k[0] !== NS_PART && k[0] !== NS_VERSION) continue;
+          for (const d of dataDirsOf(typeof v === 'string' ? v : v.toString('utf8'))) live.add(d);
         }
-      } finally {
-        await it.close();
       }
+    } finally {
+      await it.close();
     }
     let removed = 0;
     for (const d of this.set.drives) {
