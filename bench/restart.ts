@@ -3,9 +3,10 @@
 // every inline pointer, after a clean one it takes the counts the close saved) and the start-up
 // orphan sweep after it (beside serving), after a clean stop (the drives are marked:
 // clean-mark.ts, the sweep is skipped) and after an unclean one (the marks and saved counts
-// removed, as a crash leaves them). Objects of 100 bytes (inline), 2+2 on 4 drive directories.
+// removed, as a crash leaves them). Objects of 100 bytes (inline; `--size` above 128 KiB makes
+// them shard files, one data dir per drive each), 2+2 on 4 drive directories.
 //
-//   node dist/bench/restart.js [--objects 300000] [--rounds 2] [--dir DIR]
+//   node dist/bench/restart.js [--objects 300000] [--size 100] [--rounds 2] [--dir DIR]
 //
 // Filling takes a while (about 5,000 PUTs/s here, durability relaxed for the fill only); a --dir
 // that was filled before is reused (delete it to refill).
@@ -17,7 +18,8 @@ import { arg, median } from './args';
 
 const OBJECTS = Number(arg('--objects', '300000'));
 const ROUNDS = Number(arg('--rounds', '2'));
-const DIR = arg('--dir', path.join(tmpdir(), `kiln-restart-${OBJECTS}`));
+const SIZE = Number(arg('--size', '100'));
+const DIR = arg('--dir', path.join(tmpdir(), `kiln-restart-${OBJECTS}${SIZE === 100 ? '' : `-${SIZE}`}`));
 const drives = [1, 2, 3, 4].map((i) => path.join(DIR, `d${i}`));
 const SKIPPED = 'orphan sweep skipped: the last run shut down clean';
 
@@ -28,10 +30,11 @@ async function fill(): Promise<void> {
   mkdirSync(DIR, { recursive: true });
   const store = await ObjectStore.open({ drives, durable: false });
   await store.createBucket('b');
-  const body = Buffer.alloc(100, 7);
+  const body = Buffer.alloc(SIZE, 7);
   const one = async function* (): AsyncGenerator<Buffer> { yield body; };
-  for (let i = 0; i < OBJECTS; i += 500) {
-    await Promise.all(Array.from({ length: Math.min(500, OBJECTS - i) }, (_, j) => store.putObject('b', `k/${String(i + j).padStart(9, '0')}`, one())));
+  const step = SIZE > 65536 ? 16 : 500;
+  for (let i = 0; i < OBJECTS; i += step) {
+    await Promise.all(Array.from({ length: Math.min(step, OBJECTS - i) }, (_, j) => store.putObject('b', `k/${String(i + j).padStart(9, '0')}`, one())));
   }
   await store.sweepFinished();
   await store.close();
@@ -66,7 +69,7 @@ async function main(): Promise<void> {
     }
   }
   const ms = (xs: number[]) => `${(median(xs) / 1000).toFixed(2)} s`;
-  console.log(`\n### Restart with ${OBJECTS.toLocaleString('en')} objects (${new Date().toISOString()}, medians of ${ROUNDS})\n`);
+  console.log(`\n### Restart with ${OBJECTS.toLocaleString('en')} objects of ${SIZE.toLocaleString('en')} B (${new Date().toISOString()}, medians of ${ROUNDS})\n`);
   console.log('| previous stop | open (before serving) | orphan sweep (beside serving) | RSS after the sweep |\n|---|---:|---:|---:|');
   for (const kind of ['clean', 'unclean'] as const) {
     const r = res[kind];

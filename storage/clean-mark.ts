@@ -1,6 +1,6 @@
 // A run that shuts down with nothing left half-done marks every drive, so the next start can
-// skip the orphan sweep (every record read once: ~5 s and a set of every data dir per million
-// objects, beside serving). The mark names the deployment and the index's batch count at
+// skip the orphan sweep (every data dir on every drive listed, records read until each is
+// named, beside serving). The mark names the deployment and the index's batch count at
 // shutdown; the next start takes it only if every drive has it and the index still counts
 // exactly that many batches, and removes it (synced) before anything is written. A run that
 // crashes therefore never finds its own mark: its successor sweeps.
