@@ -12,7 +12,7 @@ import { StorageError } from './errors';
 import { Drive } from './drive';
 import { WRITE_PIPELINE_DEPTH } from './constants';
 import { md5Pool } from './md5-pool';
-import { closeFile, crc32cAsync, crc32cCombine, writeFrame } from './native';
+import { closeFile, crc32cAsync, crc32cCombine, writeBlock } from './native';
 import { giveBlock, takeBlock } from './block-pool';
 
 export interface Digests { size: number; md5: Buffer; crc32c: number }
@@ -21,7 +21,7 @@ export interface WrittenData extends Digests { dataDir: string; failedSlots: num
 /** Early datasync cadence in durable mode (blocks per shard file). */
 const SYNC_EVERY_BLOCKS = 4;
 
-interface ShardOut { drive: Drive; handle: FileHandle | null; ok: boolean; syncs: Promise<void>[] }
+interface ShardOut { drive: Drive; handle: FileHandle | null; ok: boolean }
 
 /** MD5 (the ETag) and CRC32C of a small body, on the event loop: it is at most the inline threshold. */
 export class BodyDigest {
@@ -68,7 +68,7 @@ export async function writeShards(set: ErasureSet, ec: ErasureLayout, head: Buff
         drive.fail(e);
       }
     }
-    return { drive, handle, ok: handle !== null, syncs: [] };
+    return { drive, handle, ok: handle !== null };
   })).then((o) => {
     outs = o;
     if (alive() < set.writeQuorum) throw quorumError(alive(), set.writeQuorum);
@@ -92,8 +92,11 @@ export async function writeShards(set: ErasureSet, ec: ErasureLayout, head: Buff
     const er = set.erasure;
     const inflight: Promise<void>[] = [];
     const fullShard = er.shardSize(B);
+    // A block holds the body's bytes and, after them, its parity: every shard of it is one equal
+    // slice, written by one task (and no parity buffer to allocate per block).
+    const blockBytes = fullShard * n;
     const blockCrcs: { crc: number; len: number }[] = [];
-    let block = takeBlock(B);
+    let block = takeBlock(blockBytes);
     let fill = 0;
     let size = 0;
     let blockIndex = 0;
@@ -101,27 +104,22 @@ export async function writeShards(set: ErasureSet, ec: ErasureLayout, head: Buff
     // Blocks may be in flight together, so each writes at its own fixed offset. CRCs, parity and
     // the writes run on the thread pool (native.ts, erasure.ts); the event loop only schedules.
     const flushBlock = async (buf: Buffer, len: number, b: number) => {
-      const { S, shardOf, encoded } = encodeBlock(set, ec, buf, len);
-      const write = async (o: ShardOut, i: number): Promise<number | undefined> => {
-        if (i >= ec.data) await encoded;
-        if (!o.handle) return undefined;
-        try {
-          const c = await writeFrame(o.handle, frameOffset(b, fullShard), shardOf(i));
-          // Durable mode: start flushing every few blocks while the body still streams in, so
-          // the fsync before commit has little left to do (disk and network work overlap).
-          if (set.durable && (b + 1) % SYNC_EVERY_BLOCKS === 0) o.syncs.push(o.handle.datasync().catch(() => undefined));
-          return c;
-        } catch (e) {
-          o.drive.fail(e);
-          o.ok = false;
-          const h = o.handle;
-          o.handle = null;
-          if (h) await closeFile(h).catch(() => undefined);
-          return undefined;
-        }
-      };
-      const crcs = await Promise.all(outs.map(write));
+      const { S, shards, encoded } = encodeBlock(set, ec, buf, len);
       await encoded;
+      // Durable mode: every few blocks the task also flushes the files while the body still
+      // streams in, so the fsync before commit has little left to do (disk and network overlap).
+      const early = set.durable && (b + 1) % SYNC_EVERY_BLOCKS === 0;
+      const results = await writeBlock(outs.map((o) => o.handle), frameOffset(b, fullShard), shards, early);
+      const crcs = await Promise.all(results.map(async (r, i): Promise<number | undefined> => {
+        if (!(r instanceof Error)) return r;
+        const o = outs[i];
+        o.drive.fail(r);
+        o.ok = false;
+        const h = o.handle;
+        o.handle = null;
+        if (h) await closeFile(h).catch(() => undefined);
+        return undefined;
+      }));
       blockCrcs[b] = { crc: await blockCrc(crcs, ec.data, S, len, buf), len };
       if (alive() < set.writeQuorum) throw quorumError(alive(), set.writeQuorum);
     };
@@ -148,7 +146,7 @@ export async function writeShards(set: ErasureSet, ec: ErasureLayout, head: Buff
         // A full block goes out once more bytes follow: the body may end with it.
         if (fill === B) {
           await sendBlock(B);
-          block = takeBlock(B);
+          block = takeBlock(blockBytes);
           fill = 0;
         }
         const take = Math.min(B - fill, chunk.length - off);
@@ -183,7 +181,6 @@ export async function writeShards(set: ErasureSet, ec: ErasureLayout, head: Buff
     await Promise.all(outs.map(async (o) => {
       if (!o.handle || !o.ok) return;
       try {
-        await Promise.all(o.syncs);
         if (set.durable) await o.handle.sync();
         const h = o.handle;
         o.handle = null;
@@ -232,13 +229,16 @@ async function writeOneBlock(set: ErasureSet, ec: ErasureLayout, drives: Drive[]
   return { md5: md5Digest, crc32c, failedSlots };
 }
 
-/** A block cut into D data shards (zero-padded to equal size) and P parity shards, encoded on the pool. */
-function encodeBlock(set: ErasureSet, ec: ErasureLayout, buf: Buffer, len: number): { S: number; shardOf: (i: number) => Buffer; encoded: Promise<void> } {
+/**
+ * A block cut into D data shards (zero-padded to equal size) and P parity shards, encoded on the
+ * pool. `shards`: all of them, shard i the i-th slice of S bytes — in `buf` itself when it has
+ * room for the parity after the data (writeShards' blocks do), else in a new buffer.
+ */
+function encodeBlock(set: ErasureSet, ec: ErasureLayout, buf: Buffer, len: number): { S: number; shards: Buffer; shardOf: (i: number) => Buffer; encoded: Promise<void> } {
   const S = set.erasure.shardSize(len);
-  const dataBuf = padTo(buf, len, S * ec.data);
-  const parityBuf = Buffer.allocUnsafe(S * ec.parity);
-  const shardOf = (i: number) => (i < ec.data ? dataBuf.subarray(i * S, (i + 1) * S) : parityBuf.subarray((i - ec.data) * S, (i - ec.data + 1) * S));
-  return { S, shardOf, encoded: set.erasure.encode(dataBuf, parityBuf, S) };
+  const shards = padTo(buf, len, S * ec.data, S * (ec.data + ec.parity));
+  const shardOf = (i: number) => shards.subarray(i * S, (i + 1) * S);
+  return { S, shards, shardOf, encoded: set.erasure.encode(shards.subarray(0, S * ec.data), shards.subarray(S * ec.data), S) };
 }
 
 /**
@@ -266,13 +266,15 @@ async function blockCrc(crcs: (number | undefined)[], D: number, S: number, len:
   return c;
 }
 
-function padTo(buf: Buffer, len: number, total: number): Buffer {
+/** `len` bytes of `buf` zero-padded to `padded`, in a view of `total` bytes (of `buf` when it is big enough). */
+function padTo(buf: Buffer, len: number, padded: number, total: number): Buffer {
   if (buf.length >= total) {
-    buf.fill(0, len, total);
+    buf.fill(0, len, padded);
     return buf.subarray(0, total);
   }
-  const out = Buffer.alloc(total);
+  const out = Buffer.allocUnsafe(total);
   buf.copy(out, 0, 0, len);
+  out.fill(0, len, padded);
   return out;
 }
 

@@ -93,6 +93,37 @@ t.test('frames: written with their CRC, read back verified; torn and flipped fra
   await t.rejects(native.readFrame({ fd } as never, 0, Buffer.alloc(4)), { code: 'EBADF' }, 'an I/O error rejects with its errno code');
 });
 
+t.test('writeBlock: each shard of a block framed into its file in one task; a missing file skipped, a failing one alone fails', async (t) => {
+  const tmp = tempDrives(1, 'kiln-native-block');
+  t.teardown(tmp.cleanup);
+  await fsp.mkdir(tmp.drives[0], { recursive: true });
+  const S = 300001; // odd: slices at unaligned offsets
+  const data = bytes(4 * S, 17);
+  const slice = (i: number) => data.subarray(i * S, (i + 1) * S);
+  const files = [0, 1, 2, 3].map((i) => path.join(tmp.drives[0], `s${i}`));
+  const fhs = await Promise.all(files.map((f) => fsp.open(f, 'w+')));
+  const at = 4 + 77;
+  const got = await native.writeBlock([fhs[0], null, fhs[2], fhs[3]], at, data, true);
+  t.same(got, [js(slice(0)), undefined, js(slice(2)), js(slice(3))], 'per handle its frame\'s CRC; none for no handle');
+  for (const i of [0, 2, 3]) {
+    const disk = await fsp.readFile(files[i]);
+    t.equal(disk.readUInt32LE(at), js(slice(i)), `s${i}: header is the slice's CRC32C`);
+    t.ok(disk.subarray(at + 4).equals(slice(i)), `s${i}: the slice follows`);
+    const back = Buffer.alloc(S);
+    t.equal(await native.readFrame(fhs[i], at, back), true, `s${i}: reads back as a good frame`);
+  }
+  t.equal((await fsp.stat(files[1])).size, 0, 's1 (no handle) untouched');
+  if (native.nativeLoaded) {
+    // A file open read-only: that shard fails with its errno, the others are written.
+    const ro = await fsp.open(files[1], 'r');
+    const res = await native.writeBlock([fhs[0], ro, fhs[2], fhs[3]], 0, data, false);
+    t.match(res[1], { code: 'EBADF' }, 'the failing shard reports its error');
+    t.same([res[0], res[2], res[3]], [js(slice(0)), js(slice(2)), js(slice(3))], 'the others are written');
+    await ro.close();
+  }
+  for (const fh of fhs) await native.closeFile(fh);
+});
+
 t.test('whole-object CRC32C and MD5 of large PUTs match the body, whatever the layout and block padding', async (t) => {
   // 4 drives = 2+2 (blocks split evenly), 5 drives = 3+2 (every block padded), 1 drive = 1+0.
   for (const nDrives of [4, 5, 1]) {

@@ -1,7 +1,8 @@
 // Kiln's native helpers: the byte work of a shard block done on the libuv thread pool, so the
 // event loop only schedules it. readFrame = pread + CRC32C check (readBlock: the data shards of
 // one block in one task; readPaths: the same by file name, each opened and closed in the task),
-// writeFrame = CRC32C + pwrite, writeShardFile = a one-frame shard file made, written, synced and
+// writeFrame = CRC32C + pwrite (writeBlock: every shard of one block in one task, with an optional
+// fdatasync of each file after), writeShardFile = a one-frame shard file made, written, synced and
 // committed in one task (the shard files of a one-block object: ~9 thread-pool round trips per
 // drive become one),
 // crc32c = CRC32C (crc32c.h: three interleaved hardware lanes on x86-64 and arm64, a table elsewhere).
@@ -58,12 +59,14 @@ static ssize_t pwritev_full(int fd, struct iovec *iov, int cnt, off_t pos) {
 
 // ---- async work ----------------------------------------------------------------------------
 
-enum op { OP_READ, OP_READ_BLOCK, OP_WRITE, OP_CRC, OP_READ_PATHS, OP_WRITE_FILE };
+enum op { OP_READ, OP_READ_BLOCK, OP_WRITE, OP_CRC, OP_READ_PATHS, OP_WRITE_FILE, OP_WRITE_BLOCK };
 
 /** OP_WRITE_FILE's names: the tmp dir, the shard file in it, the data dir it becomes, that dir's parent. */
 enum { W_TMP, W_FILE, W_DEST, W_PARENT, W_NAMES };
 
 #define MAX_SHARDS 16
+/** OP_WRITE_BLOCK's result for a shard given no file (-1 as its fd). */
+#define NO_FILE (-1 - 4096)
 
 /** Bytes read per system call in readFrame: small enough to still be in L2 for the CRC. */
 #define READ_PIECE (128 * 1024)
@@ -80,8 +83,9 @@ typedef struct {
   int nfd;        /* OP_READ_BLOCK: shard i is read from fds[i] into data + i * len (OP_READ_PATHS: paths[i]) */
   int fds[MAX_SHARDS];
   int status[MAX_SHARDS];
+  int64_t wrote[MAX_SHARDS]; /* OP_WRITE_BLOCK: the frame's CRC, -errno, or -1 - 4096 for no file */
   char *paths[MAX_SHARDS]; /* OP_READ_PATHS: files; OP_WRITE_FILE: W_NAMES names */
-  int durable;    /* OP_WRITE_FILE: fsync the file and the parent dir */
+  int durable;    /* OP_WRITE_FILE: fsync the file and the parent dir; OP_WRITE_BLOCK: fdatasync each file after */
   const char *stage; /* OP_WRITE_FILE: the step that failed */
   napi_ref ref;
   napi_deferred deferred;
@@ -187,6 +191,18 @@ static void execute(napi_env env, void *arg) {
   } else if (j->op == OP_WRITE_FILE) {
     int r = write_file(j);
     if (r < 0) j->err = -r;
+  } else if (j->op == OP_WRITE_BLOCK) {
+    for (int i = 0; i < j->nfd; i++) {
+      if (j->fds[i] < 0) { j->wrote[i] = NO_FILE; continue; }
+      uint8_t *d = j->data + (size_t)i * j->len;
+      uint32_t c = crc32c(0, d, j->len);
+      uint8_t h[4] = { c, c >> 8, c >> 16, c >> 24 };
+      struct iovec v[2] = { { h, 4 }, { d, j->len } };
+      ssize_t n = pwritev_full(j->fds[i], v, 2, j->pos);
+      j->wrote[i] = n < 0 ? n : (int64_t)c;
+    }
+    // Early flushes while the body still streams in: an error here shows at the final fsync.
+    if (j->durable) for (int i = 0; i < j->nfd; i++) if (j->wrote[i] >= 0) fdatasync(j->fds[i]);
   } else {
     for (int i = 0; i < j->nfd; i++) j->status[i] = read_one(j->fds[i], j->pos, j->data + (size_t)i * j->len, j->len);
   }
@@ -246,7 +262,14 @@ static void complete(napi_env env, napi_status status, void *arg) {
     napi_reject_deferred(env, j->deferred, v);
   } else {
     if (j->op == OP_READ) napi_get_boolean(env, j->ok, &v);
-    else if (j->op == OP_READ_BLOCK || j->op == OP_READ_PATHS) {
+    else if (j->op == OP_WRITE_BLOCK) {
+      napi_create_array_with_length(env, j->nfd, &v);
+      for (int i = 0; i < j->nfd; i++) {
+        napi_value x;
+        napi_create_int64(env, j->wrote[i], &x);
+        napi_set_element(env, v, i, x);
+      }
+    } else if (j->op == OP_READ_BLOCK || j->op == OP_READ_PATHS) {
       napi_create_array_with_length(env, j->nfd, &v);
       for (int i = 0; i < j->nfd; i++) {
         napi_value x;
@@ -265,11 +288,11 @@ static void complete(napi_env env, napi_status status, void *arg) {
 
 /**
  * args: (fd, position, buffer) for read/write, (fds or file names, position, buffer) for
- * readBlock/readPaths, (names, buffer, durable) for writeShardFile, (buffer, initialCrc) for crc.
+ * readBlock/readPaths, (fds, position, buffer, sync) for writeBlock, (names, buffer, durable) for writeShardFile, (buffer, initialCrc) for crc.
  */
 static napi_value start(napi_env env, napi_callback_info info, enum op op) {
-  size_t argc = 3;
-  napi_value argv[3], promise, name;
+  size_t argc = 4;
+  napi_value argv[4], promise, name;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   napi_value buf = op == OP_CRC ? argv[0] : op == OP_WRITE_FILE ? argv[1] : argv[2];
   bool is_buf = false;
@@ -300,7 +323,7 @@ static napi_value start(napi_env env, napi_callback_info info, enum op op) {
     bool durable = false;
     CHECK(napi_get_value_bool(env, argv[2], &durable));
     j->durable = durable;
-  } else if (op == OP_READ_BLOCK || op == OP_READ_PATHS) {
+  } else if (op == OP_READ_BLOCK || op == OP_READ_PATHS || op == OP_WRITE_BLOCK) {
     uint32_t n = 0;
     if (napi_get_array_length(env, argv[0], &n) != napi_ok || n == 0 || n > MAX_SHARDS || j->len % n) {
       free(j);
@@ -321,6 +344,11 @@ static napi_value start(napi_env env, napi_callback_info info, enum op op) {
       j->fds[i] = fd;
     }
     CHECK(napi_get_value_int64(env, argv[1], &j->pos));
+    if (op == OP_WRITE_BLOCK) {
+      bool sync = false;
+      if (argc > 3) CHECK(napi_get_value_bool(env, argv[3], &sync));
+      j->durable = sync;
+    }
   } else {
     int32_t fd;
     CHECK(napi_get_value_int32(env, argv[0], &fd));
@@ -338,6 +366,7 @@ static napi_value start(napi_env env, napi_callback_info info, enum op op) {
 static napi_value read_frame(napi_env env, napi_callback_info info) { return start(env, info, OP_READ); }
 static napi_value read_block(napi_env env, napi_callback_info info) { return start(env, info, OP_READ_BLOCK); }
 static napi_value write_frame(napi_env env, napi_callback_info info) { return start(env, info, OP_WRITE); }
+static napi_value write_block(napi_env env, napi_callback_info info) { return start(env, info, OP_WRITE_BLOCK); }
 static napi_value read_paths(napi_env env, napi_callback_info info) { return start(env, info, OP_READ_PATHS); }
 static napi_value write_shard_file(napi_env env, napi_callback_info info) { return start(env, info, OP_WRITE_FILE); }
 static napi_value crc_async(napi_env env, napi_callback_info info) { return start(env, info, OP_CRC); }
@@ -379,6 +408,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "readFrame", NULL, read_frame, NULL, NULL, NULL, napi_default, NULL },
     { "readBlock", NULL, read_block, NULL, NULL, NULL, napi_default, NULL },
     { "writeFrame", NULL, write_frame, NULL, NULL, NULL, napi_default, NULL },
+    { "writeBlock", NULL, write_block, NULL, NULL, NULL, napi_default, NULL },
     { "readPaths", NULL, read_paths, NULL, NULL, NULL, napi_default, NULL },
     { "writeShardFile", NULL, write_shard_file, NULL, NULL, NULL, napi_default, NULL },
     { "crc32cAsync", NULL, crc_async, NULL, NULL, NULL, napi_default, NULL },
