@@ -18,11 +18,8 @@ interface NativeAddon {
   readPaths(files: string[], position: number, data: Buffer): Promise<number[]>;
   /** Write [crc32c(data) LE 4][data] at `position`; resolves to the CRC. */
   writeFrame(fd: number, position: number, data: Buffer): Promise<number>;
-  /**
-   * writeFrame of the i-th equal slice of `data` to fds[i] (-1: none), in one task, then (sync)
-   * fdatasync each file written: per fd the CRC, -errno, or NO_FILE.
-   */
-  writeBlock(fds: number[], position: number, data: Buffer, sync: boolean): Promise<number[]>;
+  /** writeFrame of the i-th equal slice of `data` to fds[i] (-1: none), in one task: per fd the CRC, -errno, or NO_FILE. */
+  writeBlock(fds: number[], position: number, data: Buffer): Promise<number[]>;
   /**
    * [tmpDir, tmpDir/shard, dataDir, parent of dataDir]: make tmpDir, write the one frame to the
    * file, fsync (durable), close, rename tmpDir to dataDir (making the parent when missing), fsync
@@ -96,25 +93,22 @@ const NO_FILE = -1 - 4096;
 /**
  * Write the i-th equal slice of `data` as frame `position` of handle i (null: skipped), in one
  * thread-pool task: one wake-up per block instead of one per shard (a fifth of a 64 MiB PUT's
- * event loop went to queueing the shard writes). `sync`: then fdatasync each file written, as an
- * early flush (its errors show at the final fsync). Per handle: the frame's CRC, the I/O error,
- * or undefined (no handle).
+ * event loop went to queueing the shard writes). Per handle: the frame's CRC, the I/O error, or
+ * undefined (no handle).
  */
-export async function writeBlock(fhs: (FileHandle | null)[], position: number, data: Buffer, sync: boolean): Promise<(number | Error | undefined)[]> {
+export async function writeBlock(fhs: (FileHandle | null)[], position: number, data: Buffer): Promise<(number | Error | undefined)[]> {
   const S = data.length / fhs.length;
   if (!addon) {
     return Promise.all(fhs.map(async (fh, i) => {
       if (!fh) return undefined;
       try {
-        const c = await writeFrameJs(fh, position, data.subarray(i * S, (i + 1) * S));
-        if (sync) await fh.datasync().catch(() => undefined);
-        return c;
+        return await writeFrameJs(fh, position, data.subarray(i * S, (i + 1) * S));
       } catch (e) {
         return e as Error;
       }
     }));
   }
-  const p = addon.writeBlock(fhs.map((fh) => (fh ? fh.fd : -1)), position, data, sync);
+  const p = addon.writeBlock(fhs.map((fh) => (fh ? fh.fd : -1)), position, data);
   for (const fh of fhs) if (fh) track(fh, p);
   return (await p).map((r) => (r === NO_FILE ? undefined : r >= 0 ? r : errnoError(-r, 'shard write failed')));
 }

@@ -21,7 +21,7 @@ export interface WrittenData extends Digests { dataDir: string; failedSlots: num
 /** Early datasync cadence in durable mode (blocks per shard file). */
 const SYNC_EVERY_BLOCKS = 4;
 
-interface ShardOut { drive: Drive; handle: FileHandle | null; ok: boolean }
+interface ShardOut { drive: Drive; handle: FileHandle | null; ok: boolean; syncs: Promise<void>[] }
 
 /** MD5 (the ETag) and CRC32C of a small body, on the event loop: it is at most the inline threshold. */
 export class BodyDigest {
@@ -68,7 +68,7 @@ export async function writeShards(set: ErasureSet, ec: ErasureLayout, head: Buff
         drive.fail(e);
       }
     }
-    return { drive, handle, ok: handle !== null };
+    return { drive, handle, ok: handle !== null, syncs: [] };
   })).then((o) => {
     outs = o;
     if (alive() < set.writeQuorum) throw quorumError(alive(), set.writeQuorum);
@@ -106,13 +106,16 @@ export async function writeShards(set: ErasureSet, ec: ErasureLayout, head: Buff
     const flushBlock = async (buf: Buffer, len: number, b: number) => {
       const { S, shards, encoded } = encodeBlock(set, ec, buf, len);
       await encoded;
-      // Durable mode: every few blocks the task also flushes the files while the body still
-      // streams in, so the fsync before commit has little left to do (disk and network overlap).
-      const early = set.durable && (b + 1) % SYNC_EVERY_BLOCKS === 0;
-      const results = await writeBlock(outs.map((o) => o.handle), frameOffset(b, fullShard), shards, early);
+      const results = await writeBlock(outs.map((o) => o.handle), frameOffset(b, fullShard), shards);
       const crcs = await Promise.all(results.map(async (r, i): Promise<number | undefined> => {
-        if (!(r instanceof Error)) return r;
         const o = outs[i];
+        if (!(r instanceof Error)) {
+          // Durable mode: start flushing every few blocks while the body still streams in, so
+          // the fsync before commit has little left to do (disk and network work overlap). Not
+          // awaited here, and one task per file: on separate devices they run side by side.
+          if (r !== undefined && o.handle && set.durable && (b + 1) % SYNC_EVERY_BLOCKS === 0) o.syncs.push(o.handle.datasync().catch(() => undefined));
+          return r;
+        }
         o.drive.fail(r);
         o.ok = false;
         const h = o.handle;
@@ -181,6 +184,7 @@ export async function writeShards(set: ErasureSet, ec: ErasureLayout, head: Buff
     await Promise.all(outs.map(async (o) => {
       if (!o.handle || !o.ok) return;
       try {
+        await Promise.all(o.syncs);
         if (set.durable) await o.handle.sync();
         const h = o.handle;
         o.handle = null;

@@ -103,7 +103,7 @@ t.test('writeBlock: each shard of a block framed into its file in one task; a mi
   const files = [0, 1, 2, 3].map((i) => path.join(tmp.drives[0], `s${i}`));
   const fhs = await Promise.all(files.map((f) => fsp.open(f, 'w+')));
   const at = 4 + 77;
-  const got = await native.writeBlock([fhs[0], null, fhs[2], fhs[3]], at, data, true);
+  const got = await native.writeBlock([fhs[0], null, fhs[2], fhs[3]], at, data);
   t.same(got, [js(slice(0)), undefined, js(slice(2)), js(slice(3))], 'per handle its frame\'s CRC; none for no handle');
   for (const i of [0, 2, 3]) {
     const disk = await fsp.readFile(files[i]);
@@ -116,7 +116,7 @@ t.test('writeBlock: each shard of a block framed into its file in one task; a mi
   if (native.nativeLoaded) {
     // A file open read-only: that shard fails with its errno, the others are written.
     const ro = await fsp.open(files[1], 'r');
-    const res = await native.writeBlock([fhs[0], ro, fhs[2], fhs[3]], 0, data, false);
+    const res = await native.writeBlock([fhs[0], ro, fhs[2], fhs[3]], 0, data);
     t.match(res[1], { code: 'EBADF' }, 'the failing shard reports its error');
     t.same([res[0], res[2], res[3]], [js(slice(0)), js(slice(2)), js(slice(3))], 'the others are written');
     await ro.close();

@@ -1,8 +1,7 @@
 // Kiln's native helpers: the byte work of a shard block done on the libuv thread pool, so the
 // event loop only schedules it. readFrame = pread + CRC32C check (readBlock: the data shards of
 // one block in one task; readPaths: the same by file name, each opened and closed in the task),
-// writeFrame = CRC32C + pwrite (writeBlock: every shard of one block in one task, with an optional
-// fdatasync of each file after), writeShardFile = a one-frame shard file made, written, synced and
+// writeFrame = CRC32C + pwrite (writeBlock: every shard of one block in one task), writeShardFile = a one-frame shard file made, written, synced and
 // committed in one task (the shard files of a one-block object: ~9 thread-pool round trips per
 // drive become one),
 // crc32c = CRC32C (crc32c.h: three interleaved hardware lanes on x86-64 and arm64, a table elsewhere).
@@ -85,7 +84,7 @@ typedef struct {
   int status[MAX_SHARDS];
   int64_t wrote[MAX_SHARDS]; /* OP_WRITE_BLOCK: the frame's CRC, -errno, or -1 - 4096 for no file */
   char *paths[MAX_SHARDS]; /* OP_READ_PATHS: files; OP_WRITE_FILE: W_NAMES names */
-  int durable;    /* OP_WRITE_FILE: fsync the file and the parent dir; OP_WRITE_BLOCK: fdatasync each file after */
+  int durable;    /* OP_WRITE_FILE: fsync the file and the parent dir */
   const char *stage; /* OP_WRITE_FILE: the step that failed */
   napi_ref ref;
   napi_deferred deferred;
@@ -201,8 +200,6 @@ static void execute(napi_env env, void *arg) {
       ssize_t n = pwritev_full(j->fds[i], v, 2, j->pos);
       j->wrote[i] = n < 0 ? n : (int64_t)c;
     }
-    // Early flushes while the body still streams in: an error here shows at the final fsync.
-    if (j->durable) for (int i = 0; i < j->nfd; i++) if (j->wrote[i] >= 0) fdatasync(j->fds[i]);
   } else {
     for (int i = 0; i < j->nfd; i++) j->status[i] = read_one(j->fds[i], j->pos, j->data + (size_t)i * j->len, j->len);
   }
@@ -288,11 +285,11 @@ static void complete(napi_env env, napi_status status, void *arg) {
 
 /**
  * args: (fd, position, buffer) for read/write, (fds or file names, position, buffer) for
- * readBlock/readPaths, (fds, position, buffer, sync) for writeBlock, (names, buffer, durable) for writeShardFile, (buffer, initialCrc) for crc.
+ * readBlock/readPaths/writeBlock, (names, buffer, durable) for writeShardFile, (buffer, initialCrc) for crc.
  */
 static napi_value start(napi_env env, napi_callback_info info, enum op op) {
-  size_t argc = 4;
-  napi_value argv[4], promise, name;
+  size_t argc = 3;
+  napi_value argv[3], promise, name;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   napi_value buf = op == OP_CRC ? argv[0] : op == OP_WRITE_FILE ? argv[1] : argv[2];
   bool is_buf = false;
@@ -344,11 +341,6 @@ static napi_value start(napi_env env, napi_callback_info info, enum op op) {
       j->fds[i] = fd;
     }
     CHECK(napi_get_value_int64(env, argv[1], &j->pos));
-    if (op == OP_WRITE_BLOCK) {
-      bool sync = false;
-      if (argc > 3) CHECK(napi_get_value_bool(env, argv[3], &sync));
-      j->durable = sync;
-    }
   } else {
     int32_t fd;
     CHECK(napi_get_value_int32(env, argv[0], &fd));
