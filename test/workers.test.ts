@@ -264,7 +264,7 @@ t.test('a --workers run stopped cleanly marks the drives; the next start takes t
     child.stderr!.on('data', (d) => { stderr += d; });
     try {
       await waitReady(`http://127.0.0.1:${port}`, child);
-      // Both workers up: the primary has finished starting (and handles SIGTERM) only then.
+      // Both workers up, so both take part in what `work` does (and each must say goodbye clean).
       await until('two workers serving', async () => (await servingProcesses(port)).size === 2);
       await work(port);
     } finally {
