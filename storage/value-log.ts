@@ -124,7 +124,16 @@ export class ValueLog {
    */
   async start(): Promise<void> {
     const ids = [...this.segments.keys()];
-    await this.rotate(ids.length ? Math.max(...ids) + 1 : 1);
+    const last = ids.length ? this.segments.get(Math.max(...ids))! : undefined;
+    // An empty last segment (the previous run wrote nothing) cannot end in a cut record: it is
+    // reused, so restarts without writes do not pile up empty segments (each an open file).
+    if (last && last.size === 0) {
+      this.segments.delete(last.id);
+      await close(last.fd).catch(() => undefined);
+      await this.rotate(last.id);
+      return;
+    }
+    await this.rotate(last ? last.id + 1 : 1);
   }
 
   /** Remove every segment (the replica is being rebuilt from another). */
