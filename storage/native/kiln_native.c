@@ -1,9 +1,9 @@
 // Kiln's native helpers: the byte work of a shard block done on the libuv thread pool, so the
 // event loop only schedules it. readFrame = pread + CRC32C check (readBlock: the data shards of
 // one block in one task; readPaths: the same by file name, each opened and closed in the task),
-// writeFrame = CRC32C + pwrite (writeBlock: every shard of one block in one task), writeShardFile = a one-frame shard file made, written, synced and
-// committed in one task (the shard files of a one-block object: ~9 thread-pool round trips per
-// drive become one),
+// writeFrame = CRC32C + pwrite (writeBlock: every shard of one block in one task),
+// writeShardFile = a one-frame shard file made, written, synced and committed in one task (the
+// shard files of a one-block object: ~9 thread-pool round trips per drive become one),
 // crc32c = CRC32C (crc32c.h: three interleaved hardware lanes on x86-64 and arm64, a table elsewhere).
 // Frame layout (storage/bitrot.ts): [CRC32C of block, 4 bytes little-endian][block bytes].
 #define NAPI_VERSION 8
