@@ -45,8 +45,15 @@ async function start(spec: string, dir: string): Promise<Server> {
   const target = await startKiln(dir, { root: path.resolve(root), nodeFlags, workers, kilnArgs });
   const client = new LoadClient(target.port, CONC, target.creds);
   const body = BODY;
-  // Objects to GET (a PUT run writes keys of its own: filling 1000 x 64 MiB first filled the disk).
-  if (OP === 'get') for (let k = 0; k < OBJECTS; k += CONC) await Promise.all(Array.from({ length: CONC }, (_, j) => client.request('PUT', `/${BUCKET}/o${k + j}`, { body })));
+  try {
+    // Objects to GET (a PUT run writes keys of its own: filling 1000 x 64 MiB first filled the disk).
+    if (OP === 'get') for (let k = 0; k < OBJECTS; k += CONC) await Promise.all(Array.from({ length: CONC }, (_, j) => client.request('PUT', `/${BUCKET}/o${k + j}`, { body })));
+  } catch (e) {
+    // Not in the caller's list yet: stopped here, or it outlives this process.
+    client.close();
+    await target.stop();
+    throw e;
+  }
   return { spec, target, client, rounds: [] };
 }
 
