@@ -42,6 +42,11 @@ interface Replica {
   /** First value-log segment a restart replays: segments before it may be compacted away. */
   replayFrom: number;
   checkpointing: boolean;
+  /**
+   * After a crash: the count of the log's live bytes from the index's pointers, running beside
+   * serving (countLive); nothing is compacted until it is done. Undefined once counted.
+   */
+  counting?: Promise<void>;
 }
 interface Pending {
   ops: IndexOp[];
@@ -124,10 +129,9 @@ export class MetaIndex implements Index {
   writing(key: Buffer): boolean { return this.cache.writing(key.toString('latin1')); }
 
   static async open(drives: Drive[], writeQuorum: number, sync: boolean, valueLogSegmentBytes?: number): Promise<MetaIndex> {
-    const opened: { drive: Drive; db: DB; vlog: ValueLog; seq: bigint }[] = [];
+    const opened: { drive: Drive; db: DB; vlog: ValueLog; seq: bigint; uncounted?: IndexIterator }[] = [];
     let locked: Drive | undefined;
-    // The replicas open side by side: after a crash each reads all its inline pointers
-    // (adoptValueLog), which at a million objects is seconds per replica before the server serves.
+    // The replicas open side by side.
     await Promise.all(drives.map(async (drive) => {
       if (!drive.online) return;
       try {
@@ -147,13 +151,24 @@ export class MetaIndex implements Index {
         const s = await db.get(SEQ_KEY);
         const seq = s ? s.readBigUInt64BE(0) : 0n;
         // After a clean close, the live counts it saved (the log and the index exactly as it left
-        // them); otherwise counted from every inline pointer (~1 s per replica per 300,000). A
-        // replica whose pointers name bytes its value log lacks (the log lost or cut) counts as
-        // empty: the freshest intact replica rebuilds it.
-        const counted = saved !== undefined && saved.batches === seq && (await db.get(VLOG_KEY)) !== undefined && vlog.adoptLive(saved.segments);
+        // them). After a crash they are counted from every inline pointer (~1 s per replica per
+        // 300,000) beside serving, from a snapshot taken now, before any write (countLive). A
+        // replica written before the log, or whose log is gone, is dealt with here: moved into
+        // a log, or (its pointers naming bytes the log lacks) counted as empty, so the freshest
+        // intact replica rebuilds it.
+        const logged = (await db.get(VLOG_KEY)) !== undefined;
+        const counted = saved !== undefined && saved.batches === seq && logged && vlog.adoptLive(saved.segments);
+        const deferred = !counted && logged && vlog.segmentCount > 0;
         await vlog.start();
-        const intact = counted || await adoptValueLog(db, vlog, sync);
-        opened.push({ drive, db, vlog, seq: intact ? seq : 0n });
+        let uncounted: IndexIterator | undefined;
+        let intact = true;
+        if (deferred) {
+          uncounted = db.iterator({ ...INLINE_RANGE, ...ENC }) as unknown as IndexIterator;
+          vlog.counting = true;
+        } else if (!counted) {
+          intact = await adoptValueLog(db, vlog, sync);
+        }
+        opened.push({ drive, db, vlog, seq: intact ? seq : 0n, uncounted });
       } catch (e) {
         // A held LevelDB lock means another process owns these drives: running beside it would
         // corrupt both, so refuse outright instead of degrading.
@@ -178,7 +193,13 @@ export class MetaIndex implements Index {
     opened.sort((a, b) => (a.seq > b.seq ? -1 : a.seq < b.seq ? 1 : 0));
     const best = opened[0];
     for (const r of opened.slice(1)) {
-      if (r.seq !== best.seq) await copyReplica(best, r, opened);
+      if (r.seq !== best.seq) {
+        // Rebuilt from the freshest: its writes count what it holds.
+        await r.uncounted?.close();
+        r.uncounted = undefined;
+        r.vlog.counting = false;
+        await copyReplica(best, r, opened);
+      }
     }
     const replicas: Replica[] = [];
     for (const { drive, db, vlog } of opened) {
@@ -187,6 +208,7 @@ export class MetaIndex implements Index {
     }
     const idx = new MetaIndex(replicas, writeQuorum, sync);
     idx.seq = best.seq;
+    for (const [i, o] of opened.entries()) if (o.uncounted) replicas[i].counting = idx.countLive(replicas[i], o.uncounted);
     return idx;
   }
 
@@ -198,7 +220,46 @@ export class MetaIndex implements Index {
   async logUsage(): Promise<LogUsage[]> { return this.valueLogUsage(); }
 
   /** Whether a replica is writing or compacting its value log (tests wait for quiet). */
-  get busy(): boolean { return this.replicas.some((r) => r.busy || r.planning || r.moves.length > 0); }
+  get busy(): boolean { return this.replicas.some((r) => r.busy || r.planning || r.moves.length > 0 || r.counting !== undefined); }
+
+  /** Pointers per step of countLive (tests make it small, so that writes land between steps). */
+  static countPage = 1000;
+
+  /** Resolves once every replica's log has its live bytes counted (after a crash that runs beside serving). */
+  async counted(): Promise<void> {
+    await Promise.all(this.replicas.map((r) => r.counting));
+  }
+
+  /**
+   * Count a replica's live log bytes from a snapshot of its pointers taken at open, while writes
+   * go on: a pointer in the snapshot is retained once here and released at most once by the
+   * write that deletes or replaces it, before or after (the log does not clamp at zero while
+   * counting), and pointers written since were counted by their write. A pointer whose bytes
+   * the log lacks (a segment lost or cut) is rewritten from another replica (a repair move).
+   * Compaction waits until this is done; a close before then saves no counts.
+   */
+  private async countLive(r: Replica, it: IndexIterator): Promise<void> {
+    let done = false;
+    try {
+      for (let page = await it.nextv(MetaIndex.countPage); page.length > 0; page = await it.nextv(MetaIndex.countPage)) {
+        if (r.dead || this.closing) return;
+        for (const [key, pointer] of page) {
+          r.vlog.retain(pointer);
+          if (!r.vlog.has(pointer)) this.repair(r, key, pointer);
+        }
+      }
+      done = true;
+    } catch {
+      // The replica is failing or closing: its next write finds out; its counts stay unsaved.
+    } finally {
+      await it.close().catch(() => undefined);
+      if (done) {
+        r.vlog.counting = false;
+        r.counting = undefined;
+        if (!r.busy && !r.dead && !this.closing) { r.busy = true; void this.pump(r); }
+      }
+    }
+  }
 
   /** Replicas on drives that are still online. */
   get online(): number { return this.replicas.length; }
@@ -386,7 +447,7 @@ export class MetaIndex implements Index {
       }
       return true; // the next step removes the emptied segments
     }
-    if (r.planning) return false;
+    if (r.planning || r.counting) return false;
     const { empty, sparse } = r.vlog.victims(r.replayFrom);
     const done = [...empty, ...[...r.vlog.compacting].filter((id) => r.vlog.live(id) === 0)];
     if (done.length > 0) {
@@ -483,6 +544,8 @@ export class MetaIndex implements Index {
   async close(): Promise<void> {
     this.closing = true;
     while (this.replicas.some((r) => r.busy || r.checkpointing || r.queue.length > 0)) await new Promise((r) => setTimeout(r, 5));
+    // A count still running stops at its next page (closing); its replica saves no counts.
+    await Promise.all(this.replicas.map((r) => r.counting));
     // Dropped replicas are closed too, so a reopen in this process finds their LevelDB unlocked.
     await Promise.all(this.dropped);
     await Promise.all(this.replicas.map(async (r) => {
@@ -494,7 +557,7 @@ export class MetaIndex implements Index {
         batches = r.db.getSync(SEQ_KEY)?.readBigUInt64BE(0) ?? 0n;
       } catch { /* failing: no counts saved, the next open counts */ }
       await r.db.close().catch(() => undefined);
-      if (batches !== undefined) await r.vlog.saveLive(batches).catch(() => undefined);
+      if (batches !== undefined && !r.vlog.counting) await r.vlog.saveLive(batches).catch(() => undefined);
       await r.vlog.close();
     }));
     this.replicas = [];

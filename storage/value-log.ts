@@ -14,11 +14,12 @@
 // - Every value read is checked against the CRC32C in its pointer before use; a bad or missing
 //   one reads as undefined and the index tries another replica.
 // - A segment is removed only when it lies before the checkpoint and no committed pointer names
-//   it (its live bytes, counted from the index at open and kept by the index's writes, are zero).
+//   it (its live bytes, counted from the index and kept by the index's writes, are zero).
 // - Live counts saved at a clean close (`live.json`) are taken at open instead of that count only
 //   if the segments are exactly those it names, at the sizes it names, and the index is at the
 //   batch it names; the file is removed (synced) before anything is written, so a run that
-//   crashes leaves none for the next open to trust.
+//   crashes leaves none for the next open to trust. Otherwise the index counts them beside
+//   serving (MetaIndex.countLive; `counting`), and compaction waits for that.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
@@ -104,6 +105,11 @@ export class ValueLog {
   private active!: Segment;
   /** Segments whose values are being moved (see MetaIndex's compaction): never chosen twice. */
   readonly compacting = new Set<number>();
+  /**
+   * The live counts are being taken from the index beside writes: a release may come before
+   * the count's retain of the same pointer, so counts may dip below zero meanwhile.
+   */
+  counting = false;
 
   private constructor(readonly dir: string, private readonly durable: boolean, private readonly segmentBytes: number) {}
 
@@ -268,7 +274,7 @@ export class ValueLog {
   release(pointer: Buffer): void {
     const p = decodePointer(pointer);
     const s = p && this.segments.get(p.segment);
-    if (s) s.live = Math.max(0, s.live - p!.length);
+    if (s) s.live = this.counting ? s.live - p!.length : Math.max(0, s.live - p!.length);
   }
 
   /**
@@ -287,6 +293,8 @@ export class ValueLog {
   }
 
   live(id: number): number { return this.segments.get(id)?.live ?? 0; }
+
+  get segmentCount(): number { return this.segments.size; }
 
   segmentOf(pointer: Buffer): number | undefined { return decodePointer(pointer)?.segment; }
 
