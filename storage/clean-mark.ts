@@ -6,7 +6,7 @@
 // crashes therefore never finds its own mark: its successor sweeps.
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { Drive, fsyncDir } from './drive';
+import { Drive, removeDurable, writeFileDurable } from './drive';
 
 interface CleanMark { deployment: string; batches: string }
 
@@ -15,13 +15,7 @@ const markFile = (d: Drive) => path.join(d.sysDir, 'clean');
 /** Mark every drive (all must be online; call after the index is closed). */
 export async function writeCleanMarks(drives: Drive[], deployment: string, batches: bigint): Promise<void> {
   const text = JSON.stringify({ deployment, batches: batches.toString() } satisfies CleanMark);
-  await Promise.all(drives.map(async (d) => {
-    const tmp = `${markFile(d)}.tmp`;
-    const h = await fsp.open(tmp, 'w');
-    try { await h.writeFile(text); await h.sync(); } finally { await h.close(); }
-    await fsp.rename(tmp, markFile(d));
-    await fsyncDir(d.sysDir);
-  }));
+  await Promise.all(drives.map((d) => writeFileDurable(markFile(d), text)));
 }
 
 /**
@@ -42,7 +36,7 @@ export async function takeCleanMarks(drives: Drive[], deployment: string, batche
   await Promise.all(drives.map(async (d) => {
     if (!d.online) return;
     // A drive that cannot drop its mark keeps it: out of this run, so the others' are gone.
-    await fsp.rm(markFile(d), { force: true }).then(() => fsyncDir(d.sysDir)).catch((e) => d.fail(e));
+    await removeDurable(markFile(d)).catch((e) => d.fail(e));
   }));
   return found.every(Boolean);
 }

@@ -137,6 +137,22 @@ export async function fsyncDir(dir: string): Promise<void> {
   try { await h.sync(); } finally { await h.close(); }
 }
 
+/** Replace `file` with `text` so that a crash leaves the old or the new file, never a torn one: temp name, fsync, rename, fsync the dir. */
+export async function writeFileDurable(file: string, text: string): Promise<void> {
+  const tmp = `${file}.tmp`;
+  const h = await fsp.open(tmp, 'w');
+  try { await h.writeFile(text); await h.sync(); } finally { await h.close(); }
+  await fsp.rename(tmp, file);
+  await fsyncDir(path.dirname(file));
+}
+
+/** Remove `file` (and a temp copy writeFileDurable may have left) for good: the dir is synced after. */
+export async function removeDurable(file: string): Promise<void> {
+  await fsp.rm(file, { force: true });
+  await fsp.rm(`${file}.tmp`, { force: true });
+  await fsyncDir(path.dirname(file));
+}
+
 async function emptyDir(dir: string): Promise<void> {
   for (const name of await fsp.readdir(dir)) {
     await fsp.rm(path.join(dir, name), { recursive: true, force: true });

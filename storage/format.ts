@@ -3,7 +3,7 @@
 // replacement that gets formatted and then healed (never trusted as holding data).
 import { promises as fsp } from 'node:fs';
 import { randomUUID } from 'node:crypto';
-import { Drive, fsyncDir } from './drive';
+import { Drive, writeFileDurable } from './drive';
 import { StorageError } from './errors';
 
 export interface FormatRecord {
@@ -32,12 +32,7 @@ async function readFormat(root: string): Promise<FormatRecord | null | 'unreadab
 
 async function writeFormat(root: string, rec: FormatRecord): Promise<void> {
   await fsp.mkdir(`${root}/.kiln`, { recursive: true });
-  const tmp = `${root}/.kiln/format.json.tmp`;
-  await fsp.writeFile(tmp, JSON.stringify(rec, null, 2));
-  const h = await fsp.open(tmp, 'r+');
-  try { await h.sync(); } finally { await h.close(); }
-  await fsp.rename(tmp, `${root}/.kiln/format.json`);
-  await fsyncDir(`${root}/.kiln`);
+  await writeFileDurable(`${root}/.kiln/format.json`, JSON.stringify(rec, null, 2));
 }
 
 export interface FormattedSet { deploymentId: string; layout: Layout; drives: Drive[] }

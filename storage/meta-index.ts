@@ -153,20 +153,21 @@ export class MetaIndex implements Index {
         // After a clean close, the live counts it saved (the log and the index exactly as it left
         // them). After a crash they are counted from every inline pointer (~1 s per replica per
         // 300,000) beside serving, from a snapshot taken now, before any write (countLive). A
-        // replica written before the log, or whose log is gone, is dealt with here: moved into
-        // a log, or (its pointers naming bytes the log lacks) counted as empty, so the freshest
-        // intact replica rebuilds it.
+        // replica written before the log has its bodies moved into one here; one whose log is
+        // gone while it names inline bodies counts as empty, so the freshest replica rebuilds it.
         const logged = (await db.get(VLOG_KEY)) !== undefined;
         const counted = saved !== undefined && saved.batches === seq && logged && vlog.adoptLive(saved.segments);
-        const deferred = !counted && logged && vlog.segmentCount > 0;
+        const hadLog = vlog.segmentCount > 0;
         await vlog.start();
         let uncounted: IndexIterator | undefined;
         let intact = true;
-        if (deferred) {
+        if (!logged) {
+          await moveIntoLog(db, vlog, sync);
+        } else if (!hadLog) {
+          intact = !(await namesInlineBodies(db));
+        } else if (!counted) {
           uncounted = db.iterator({ ...INLINE_RANGE, ...ENC }) as unknown as IndexIterator;
           vlog.counting = true;
-        } else if (!counted) {
-          intact = await adoptValueLog(db, vlog, sync);
         }
         opened.push({ drive, db, vlog, seq: intact ? seq : 0n, uncounted });
       } catch (e) {
@@ -674,28 +675,14 @@ function decodePosition(b: Buffer): LogPosition {
 
 const VLOG_MARK = Buffer.from([1]);
 
-/**
- * Count the live bytes of a replica's value log from its pointers; a replica written before the
- * value log existed has its inline bodies moved into it first. False: a pointer names bytes the
- * log does not have (the log was lost or cut), so the replica must be rebuilt.
- */
-async function adoptValueLog(db: DB, vlog: ValueLog, sync: boolean): Promise<boolean> {
-  if ((await db.get(VLOG_KEY)) !== undefined) {
-    let intact = true;
-    // Pages of pointers, values only: a promise per entry cost ~5 µs, 1.5 s per 300,000 pointers.
-    const it = db.iterator({ ...INLINE_RANGE, keys: false, ...ENC });
-    try {
-      for (let page = await it.nextv(1000); page.length > 0; page = await it.nextv(1000)) {
-        for (const [, value] of page) {
-          if (vlog.has(value)) vlog.retain(value);
-          else intact = false;
-        }
-      }
-    } finally {
-      await it.close();
-    }
-    return intact;
-  }
+/** Whether a replica's index names any inline body (in a value log). */
+async function namesInlineBodies(db: DB): Promise<boolean> {
+  const it = db.iterator({ ...INLINE_RANGE, keys: false, limit: 1, ...ENC });
+  try { return (await it.nextv(1)).length > 0; } finally { await it.close(); }
+}
+
+/** A replica written before the value log existed: its inline bodies (raw under `i`) moved into the log. */
+async function moveIntoLog(db: DB, vlog: ValueLog, sync: boolean): Promise<void> {
   let raw: [Buffer, Buffer][] = [];
   const move = async (): Promise<void> => {
     await writeBatch(db, await vlog.write(raw.map(([key, value]) => ({ type: 'put', key, value, inline: true }))), false);
@@ -707,7 +694,6 @@ async function adoptValueLog(db: DB, vlog: ValueLog, sync: boolean): Promise<boo
   }
   if (raw.length > 0) await move();
   await writeBatch(db, [{ type: 'put', key: VLOG_KEY, value: VLOG_MARK }], sync);
-  return true;
 }
 
 interface OpenedReplica { drive: Drive; db: DB; vlog: ValueLog }

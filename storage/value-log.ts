@@ -25,7 +25,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { crc32c } from './native';
 import { crcOnce } from './bitrot';
-import { fsyncDir } from './drive';
+import { fsyncDir, removeDurable, writeFileDurable } from './drive';
 
 const write = promisify(fs.write);
 const close = promisify(fs.close);
@@ -311,11 +311,7 @@ export class ValueLog {
   /** Save every segment's size and live bytes, as at `batches` index batches (a clean close, after the last write). */
   async saveLive(batches: bigint): Promise<void> {
     const text = JSON.stringify({ batches: batches.toString(), segments: [...this.segments.values()].map((s) => [s.id, s.size, s.live]) });
-    const file = path.join(this.dir, LIVE_FILE);
-    const h = await fs.promises.open(`${file}.tmp`, 'w');
-    try { await h.writeFile(text); await h.sync(); } finally { await h.close(); }
-    await fs.promises.rename(`${file}.tmp`, file);
-    await fsyncDir(this.dir);
+    await writeFileDurable(path.join(this.dir, LIVE_FILE), text);
   }
 
   /** The counts a clean close saved, if any (unreadable: none); removed either way, durably. */
@@ -326,9 +322,7 @@ export class ValueLog {
       const raw = JSON.parse(await fs.promises.readFile(file, 'utf8')) as { batches: string; segments: [number, number, number][] };
       saved = { batches: BigInt(raw.batches), segments: raw.segments };
     } catch { /* none, or not ours to trust */ }
-    await fs.promises.rm(file, { force: true });
-    await fs.promises.rm(`${file}.tmp`, { force: true });
-    await fsyncDir(this.dir);
+    await removeDurable(file);
     return saved;
   }
 

@@ -41,6 +41,17 @@ function dropReadCache(store: ObjectStore): void { (store.index as unknown as { 
 
 function liveFile(drive: string): string { return path.join(drive, '.kiln', 'vlog', 'live.json'); }
 
+/** Remove the saved live counts, as a crash leaves the drives. */
+function forgetCounts(drives: string[]): void { for (const d of drives) rmSync(liveFile(d)); }
+
+/** Reopen as after a crash (no saved counts) and wait for the count from the index's pointers. */
+async function reopenCounted(drives: string[], opts: Partial<StoreOptions> = {}): Promise<ObjectStore> {
+  forgetCounts(drives);
+  const store = await ObjectStore.open({ drives, ...opts });
+  await index(store).counted();
+  return store;
+}
+
 type Saved = { batches: string; segments: [number, number, number][] };
 function readLive(drive: string): Saved | undefined {
   try { return JSON.parse(readFileSync(liveFile(drive), 'utf8')) as Saved; } catch { return undefined; }
@@ -142,9 +153,7 @@ t.test('deleted and overwritten values are compacted away; live values move and 
   const live = usage(store).map((u) => u.live);
   await store.close();
   // Without the counts the clean close saved: counted from the index's pointers.
-  for (const d of tmp.drives) rmSync(liveFile(d));
-  store = await ObjectStore.open({ drives: tmp.drives, valueLogSegmentBytes: SEGMENT });
-  await index(store).counted();
+  store = await reopenCounted(tmp.drives, { valueLogSegmentBytes: SEGMENT });
   t.same(usage(store).map((u) => u.live), live, 'live bytes counted again at open match');
   for (const [k, b] of want) t.ok((await readObject(store, 'b', k)).equals(b), `${k} reads back after reopening`);
   await store.close();
@@ -174,7 +183,7 @@ t.test('live counts saved at a clean close are taken at the next open only if th
   // The same logs counted from the index's pointers instead: the same counts, segment by segment
   // (the open in between started one more, empty, segment).
   const taken = tmp.drives.map(readLive)!;
-  for (const d of tmp.drives) rmSync(liveFile(d));
+  forgetCounts(tmp.drives);
   await open();
   await store.close();
   const nonEmpty = (f: Saved | undefined) => f?.segments.filter(([, size]) => size > 0);
@@ -202,7 +211,7 @@ t.test('live counts saved at a clean close are taken at the next open only if th
     const expect = trusted ? [0, 0, 0, 0] : truth.map((f) => f!.segments.reduce((a, [, , l]) => a + l, 0));
     t.same(usage(store).map((u) => u.live), expect, `${what}: ${trusted ? 'taken' : 'counted again'}`);
     await store.close();
-    if (trusted) for (const d of tmp.drives) rmSync(liveFile(d)); // the zeroed counts were saved again: count at the next open
+    if (trusted) forgetCounts(tmp.drives); // the zeroed counts were saved again: count at the next open
   }
   await open();
   for (const [k, b] of want) t.ok((await readObject(store, 'b', k)).equals(b), `${k} reads back at the end`);
@@ -218,7 +227,7 @@ t.test('after a crash the live bytes are counted beside serving; deletes and ove
   const n = 3000;
   for (let i = 0; i < n; i += 100) await Promise.all(Array.from({ length: 100 }, (_, j) => store.putObject('b', `k${i + j}`, chunked(body(200, i + j)))));
   await store.close();
-  for (const d of tmp.drives) rmSync(liveFile(d)); // as a crash leaves it
+  forgetCounts(tmp.drives); // as a crash leaves it
   MetaIndex.countPage = 7; // ~430 steps per replica: the writes below land between them
   t.teardown(() => { MetaIndex.countPage = 1000; });
   store = await ObjectStore.open({ drives: tmp.drives, valueLogSegmentBytes: SEGMENT });
@@ -238,9 +247,7 @@ t.test('after a crash the live bytes are counted beside serving; deletes and ove
   MetaIndex.countPage = 1000;
   const live = usage(store).map((u) => u.live);
   await store.close();
-  for (const d of tmp.drives) rmSync(liveFile(d));
-  store = await ObjectStore.open({ drives: tmp.drives, valueLogSegmentBytes: SEGMENT });
-  await index(store).counted();
+  store = await reopenCounted(tmp.drives, { valueLogSegmentBytes: SEGMENT });
   t.same(usage(store).map((u) => u.live), live, 'the count that raced the writes equals a count of the index at rest');
   for (const [k, b] of want) {
     if (b.length === 0) await t.rejects(store.headObject('b', k), { code: 'NoSuchKey' });
@@ -259,16 +266,14 @@ t.test('after a crash, values a replica\'s cut log lacks are rewritten there fro
   const seg = segmentFiles(tmp.drives[1])[0];
   const size = statSync(seg).size;
   writeFileSync(seg, readFileSync(seg).subarray(0, size >> 1));
-  for (const d of tmp.drives) rmSync(liveFile(d));
+  forgetCounts(tmp.drives);
   store = await ObjectStore.open({ drives: tmp.drives, valueLogSegmentBytes: SEGMENT });
   for (const [k, b] of want) t.ok((await readObject(store, 'b', k)).equals(b), `${k} reads back while the count runs`);
   await index(store).counted();
   t.ok(await quiet(store), 'repairs done');
   const live = usage(store).map((u) => u.live);
   await store.close();
-  for (const d of tmp.drives) rmSync(liveFile(d));
-  store = await ObjectStore.open({ drives: tmp.drives, valueLogSegmentBytes: SEGMENT });
-  await index(store).counted();
+  store = await reopenCounted(tmp.drives, { valueLogSegmentBytes: SEGMENT });
   t.same(usage(store).map((u) => u.live), live, 'the counts kept through the repairs equal a count at rest');
   await store.close();
   // Every replica now has every value in its own log.
@@ -293,7 +298,7 @@ t.test('restarts without writes do not add segments; the next write lands in the
   for (let i = 0; i < 3; i++) { store = await ObjectStore.open({ drives: tmp.drives }); await store.close(); }
   t.same(count(), before, 'three quiet restarts: as many segments as before');
   // After a crash (no saved counts) too: the empty last segment holds no record a crash could cut.
-  for (const d of tmp.drives) rmSync(liveFile(d));
+  forgetCounts(tmp.drives);
   store = await ObjectStore.open({ drives: tmp.drives });
   t.same(count(), before, 'a start after a crash reuses it as well');
   const b = body(3000, 99);
